@@ -1,0 +1,50 @@
+# tinyllm — every command sets up what it needs: a fresh machine needs only python3 (3.11+) and make.
+# Precedence of settings: make VAR=value > environment > the defaults below.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+STACK  ?= gcp
+CLOUD  ?= gcp
+
+.PHONY: install model serve test bench bundle deploy destroy smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Train only when artifacts/model/ does not match the corpus and training config (see train/manifest.py).
+model: install
+	$(BIN)/python -m train --if-stale
+
+serve: model
+	$(BIN)/python -m core generate "$(or $(PROMPT),Hello world,)" --temperature 0
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: model
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+bundle: model
+	$(BIN)/python -m infra.bundle $(CLOUD)
+
+deploy: install
+	cd infra && pulumi up --stack $(STACK)
+
+destroy: install
+	cd infra && pulumi destroy --stack $(STACK)
+
+smoke: install
+	$(BIN)/python -m infra.smoke $(STACK)
+
+clean:
+	rm -rf artifacts dist .pytest_cache .hypothesis

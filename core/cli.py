@@ -1,0 +1,58 @@
+"""`python -m core` / `tinyllm`: generate text, serve locally, invoke a cloud handler locally.
+
+Configuration precedence, everywhere: command-line argument > environment variable > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.artifacts import ArtifactError, load, resolve_model_dir
+from core.generate import ContextOverflow, SamplingParams, stream
+
+
+def add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="complete a prompt and print the text as it is decoded")
+    p.add_argument("prompt")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
+    p.add_argument("--top-k", type=int, default=0, help="0 means no top-k filter")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--engine", choices=("numpy", "reference"), default="numpy",
+                   help="numpy (serving engine) or reference (transformers + torch)")
+    p.add_argument("--model-dir", default=None, help="model directory (default: see core.artifacts)")
+    p.set_defaults(run=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    loaded = load(args.model_dir)
+    engine = loaded.model
+    if args.engine == "reference":
+        from core.reference import ReferenceEngine
+
+        engine = ReferenceEngine(resolve_model_dir(args.model_dir))
+    params = SamplingParams(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, seed=args.seed, stop=tuple(args.stop),
+    )
+    sys.stdout.write(args.prompt)
+    for delta in stream(engine, loaded.tokenizer, args.prompt, params):
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tinyllm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_generate(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ArtifactError, ContextOverflow, ValueError) as exc:
+        print(f"tinyllm: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,101 @@
+"""Decoding on the real model: greedy, seeds, top-k, top-p, temperature, stop strings, EOS, limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.generate import ContextOverflow, SamplingParams, filter_logits, generate, next_token, stream
+
+UNSEEN = "Serverless functions"
+
+
+def run(loaded, prompt, **params):
+    return generate(loaded.model, loaded.tokenizer, prompt, SamplingParams(**params))
+
+
+def test_same_seed_gives_the_same_text_and_other_seeds_differ(loaded):
+    first = run(loaded, UNSEEN, max_new_tokens=24, temperature=1.5, seed=7)
+    assert run(loaded, UNSEEN, max_new_tokens=24, temperature=1.5, seed=7).text == first.text
+    others = {run(loaded, UNSEEN, max_new_tokens=24, temperature=1.5, seed=s).text for s in range(8)}
+    assert len(others) > 1
+
+
+def test_top_k_of_one_is_greedy_whatever_the_seed_and_temperature(loaded):
+    greedy = run(loaded, UNSEEN, max_new_tokens=24, temperature=0)
+    for seed in range(3):
+        assert run(loaded, UNSEEN, max_new_tokens=24, temperature=2.0, top_k=1, seed=seed).token_ids == greedy.token_ids
+
+
+def test_top_k_keeps_exactly_the_k_best_tokens():
+    logits = np.array([3.0, 1.0, 2.0, 0.0, -1.0])
+    kept = np.isfinite(filter_logits(logits, SamplingParams(top_k=2)))
+    assert kept.tolist() == [True, False, True, False, False]
+
+
+@pytest.mark.parametrize("top_p, kept", [(0.45, 1), (0.75, 2), (0.9, 3), (0.99, 4), (1.0, 4)])
+def test_top_p_keeps_the_smallest_set_whose_mass_reaches_p(top_p, kept):
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    scores = filter_logits(np.log(probs), SamplingParams(top_p=top_p))
+    assert np.isfinite(scores).sum() == kept
+    assert np.isfinite(scores[:kept]).all()
+
+
+def test_lower_temperature_concentrates_samples_on_the_likeliest_token():
+    logits = np.array([2.0, 1.5, 1.0, 0.5])
+    rng = np.random.default_rng(0)
+
+    def share_of_best(temperature):
+        picks = [next_token(logits, SamplingParams(temperature=temperature), rng) for _ in range(2000)]
+        return picks.count(0) / len(picks)
+
+    cold, warm, hot = share_of_best(0.2), share_of_best(1.0), share_of_best(5.0)
+    assert cold > 0.9 > warm
+    assert warm > hot > 0.25  # near uniform when hot, still ordered
+    expected_warm = np.exp(2.0) / np.exp(logits).sum()
+    assert abs(warm - expected_warm) < 0.04  # temperature 1 samples the model's own distribution
+
+
+def test_stop_string_cuts_the_text_before_it_and_stream_never_shows_it(loaded):
+    full = run(loaded, "Hello world,", max_new_tokens=32, temperature=0).text
+    assert "tiny" in full
+    cut = run(loaded, "Hello world,", max_new_tokens=32, temperature=0, stop=("tiny",))
+    assert cut.text == full[: full.index("tiny")]
+    assert cut.finish_reason == "stop"
+    deltas = list(stream(loaded.model, loaded.tokenizer, "Hello world,", SamplingParams(temperature=0, stop=("tiny",))))
+    assert "".join(deltas) == cut.text
+    assert all("tin" not in d for d in deltas)
+
+
+def test_eos_ends_generation_at_the_end_of_a_memorised_line(loaded):
+    result = run(loaded, "Hello world,", max_new_tokens=64, temperature=0)
+    assert result.finish_reason == "stop"
+    assert result.completion_tokens < 64
+    assert "Hello world," + result.text == "Hello world, this is a tiny dataset line 1."
+
+
+def test_max_new_tokens_ends_with_length(loaded):
+    result = run(loaded, "Hello world,", max_new_tokens=3, temperature=0)
+    assert (result.finish_reason, result.completion_tokens) == ("length", 3)
+
+
+def test_prompt_and_new_tokens_must_fit_the_context(loaded):
+    n_ctx = loaded.model.cfg.n_positions
+    with pytest.raises(ContextOverflow, match=f"context of {n_ctx} tokens"):
+        run(loaded, "Hello world,", max_new_tokens=n_ctx)
+    with pytest.raises(ContextOverflow, match="at least one token"):
+        run(loaded, "", max_new_tokens=1)
+
+
+def test_streamed_deltas_add_up_to_the_generated_text(loaded):
+    params = SamplingParams(max_new_tokens=40, temperature=1.0, seed=3)
+    gen = stream(loaded.model, loaded.tokenizer, "日本 🚀", params)
+    deltas = []
+    while True:
+        try:
+            deltas.append(next(gen))
+        except StopIteration as done:
+            final = done.value
+            break
+    assert "".join(deltas) == final.text
+    assert final.text == generate(loaded.model, loaded.tokenizer, "日本 🚀", params).text

@@ -1,0 +1,143 @@
+"""Train a tiny GPT-2 with torch on the CPU and write artifacts/model/ with its manifest.
+
+Deterministic on one machine: one seed drives torch, the data order is fixed (full batch), dropout is off,
+and torch runs its deterministic kernels on a fixed number of threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from train.tokenizer import EOS_TOKEN, train_tokenizer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO_ROOT / "train" / "data" / "corpus.txt"
+DEFAULT_OUT = REPO_ROOT / "artifacts" / "model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines the trained model besides the corpus (recorded in the manifest)."""
+
+    vocab_size: int = 1024
+    n_layer: int = 1
+    n_head: int = 4
+    n_embd: int = 128
+    n_positions: int = 256
+    block_size: int = 64
+    steps: int = 150
+    learning_rate: float = 3e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    seed: int = 1234
+    threads: int = 2
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def read_corpus_lines(corpus: Path) -> list[str]:
+    """Non-empty lines of the corpus, each one training document."""
+    lines = [line.strip() for line in corpus.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ValueError(f"{corpus}: the corpus has no non-empty line to train on")
+    return lines
+
+
+def line_windows(line_ids: list[list[int]], block_size: int) -> torch.Tensor:
+    """One window of block_size + 1 tokens starting at each line, over the looped token stream.
+
+    Starting every window at a line start matches how prompts arrive at serving time (position 0 is the
+    first word of a line); looping the stream keeps every window full length.
+    """
+    stream = [tok for ids in line_ids for tok in ids]
+    starts, offset = [], 0
+    for ids in line_ids:
+        starts.append(offset)
+        offset += len(ids)
+    repeats = math.ceil((block_size + 1) / len(stream)) + 1
+    looped = torch.tensor(stream * repeats, dtype=torch.long)
+    return torch.stack([looped[s : s + block_size + 1] for s in starts])  # (N, block_size + 1)
+
+
+def learning_rate_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bool = True) -> float:
+    """Train tokenizer + model from `corpus`, write config/weights/tokenizer into out_dir; return final loss."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+
+    lines = read_corpus_lines(corpus)
+    tokenizer = train_tokenizer(lines, cfg.vocab_size)
+    eos_id = tokenizer.token_to_id(EOS_TOKEN)
+    line_ids = [tokenizer.encode(line).ids + [eos_id] for line in lines]
+    windows = line_windows(line_ids, cfg.block_size)
+    inputs, targets = windows[:, :-1], windows[:, 1:]  # (N, T) each
+
+    config = GPT2Config(
+        vocab_size=tokenizer.get_vocab_size(),
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
+    model = GPT2LMHeadModel(config)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    loss_value = float("nan")
+    bar = tqdm(range(cfg.steps), desc="training", disable=not show_progress, unit="step")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, cfg)
+        logits = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).logits  # (N, T, vocab)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        loss_value = loss.item()
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+
+    model.eval()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    return loss_value
+
+
+def fresh_dir_beside(target: Path) -> Path:
+    """A temporary directory next to `target`, so the finished model can be renamed into place atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move `staging` to `target`, replacing an older model (a half-written model never sits at target)."""
+    if target.exists():
+        shutil.rmtree(target)
+    staging.chmod(0o755)  # mkdtemp makes it private; a model directory is ordinary build output
+    staging.rename(target)
