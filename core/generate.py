@@ -41,6 +41,7 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # keep going past EOS (benchmarks want a fixed token count)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def stream(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingPa
             result.finish_reason = "length"
             break
         token = next_token(logits, params, rng)
-        if token == engine.cfg.eos_token_id:
+        if token == engine.cfg.eos_token_id and not params.ignore_eos:
             result.finish_reason = "stop"
             break
         result.token_ids.append(token)

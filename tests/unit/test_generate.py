@@ -99,3 +99,8 @@ def test_streamed_deltas_add_up_to_the_generated_text(loaded):
             break
     assert "".join(deltas) == final.text
     assert final.text == generate(loaded.model, loaded.tokenizer, "日本 🚀", params).text
+
+
+def test_ignore_eos_generates_exactly_max_new_tokens(loaded):
+    result = run(loaded, "Hello world,", max_new_tokens=40, temperature=0, ignore_eos=True)
+    assert (result.finish_reason, result.completion_tokens) == ("length", 40)
