@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core import local
 from core.artifacts import ArtifactError, load, resolve_model_dir
-from core.generate import ContextOverflow, SamplingParams, stream
+from core.generate import ContextOverflow, SamplingParams, encode_prompt, stream
 
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
@@ -39,10 +40,34 @@ def run_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p, seed=args.seed, stop=tuple(args.stop),
     )
     sys.stdout.write(args.prompt)
-    for delta in stream(engine, loaded.tokenizer, args.prompt, params):
+    prompt_ids = encode_prompt(engine, loaded.tokenizer, args.prompt, params)
+    for delta in stream(engine, loaded.tokenizer, prompt_ids, params):
         sys.stdout.write(delta)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    return 0
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the GCP function locally with the real functions-framework server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(run=lambda args: local.serve(args.host, args.port))
+
+
+def add_invoke(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("invoke", help="call the AWS or Azure handler once with a native event; print its response")
+    p.add_argument("cloud", choices=("aws", "azure"))
+    p.add_argument("body", nargs="?", default="", help="JSON request body, e.g. '{\"prompt\": \"Hello\"}'")
+    p.add_argument("--path", default=None, help="default: /v1/completions with a body, /healthz without")
+    p.add_argument("--method", default=None, help="default: POST with a body, GET without")
+    p.set_defaults(run=run_invoke)
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    method = args.method or ("POST" if args.body else "GET")
+    path = args.path or ("/v1/completions" if args.body else "/healthz")
+    print(local.invoke(args.cloud, args.body, method.upper(), path))
     return 0
 
 
@@ -50,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tinyllm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
+    add_serve(sub)
+    add_invoke(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -8,6 +8,7 @@ back while streaming, so a streamed completion never shows a stop string.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -32,6 +33,10 @@ class Engine(Protocol):
 class ContextOverflow(ValueError):
     """Prompt tokens plus max_new_tokens do not fit the model's context."""
 
+    def __init__(self, message: str, prompt_tokens: int):
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -42,6 +47,7 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # keep going past EOS (benchmarks want a fixed token count)
+    time_budget_s: float | None = None  # wall clock; when spent, generation ends with "length"
 
 
 @dataclass
@@ -100,24 +106,35 @@ def safe_prefix_length(text: str, stops: tuple[str, ...]) -> int:
     return end
 
 
-def stream(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingParams) -> Iterator[str]:
-    """Yield text deltas as they are decoded; the generator's return value is the final Generation."""
+def encode_prompt(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingParams) -> list[int]:
+    """The prompt's token ids, or ContextOverflow when they and max_new_tokens do not fit the context."""
     prompt_ids = tokenizer.encode(prompt).ids
     n_ctx = engine.cfg.n_positions
     if not prompt_ids:
-        raise ContextOverflow("prompt must contain at least one token")
+        raise ContextOverflow("prompt must contain at least one token", 0)
     if len(prompt_ids) + params.max_new_tokens > n_ctx:
         raise ContextOverflow(
             f"prompt has {len(prompt_ids)} tokens and max_new_tokens is {params.max_new_tokens}: "
-            f"together they must fit the context of {n_ctx} tokens"
+            f"together they must fit the context of {n_ctx} tokens",
+            len(prompt_ids),
         )
+    return prompt_ids
+
+
+def stream(engine: Engine, tokenizer: Tokenizer, prompt_ids: list[int], params: SamplingParams) -> Iterator[str]:
+    """Yield text deltas as they are decoded; the generator's return value is the final Generation.
+
+    `prompt_ids` come from encode_prompt, which checks that they fit the context.
+    """
     result = Generation(prompt_tokens=len(prompt_ids))
     rng = np.random.default_rng(params.seed)
     session = engine.session()
     logits = session.feed(prompt_ids)
     shown = 0
+    deadline = None if params.time_budget_s is None else time.monotonic() + params.time_budget_s
     while True:
-        if len(result.token_ids) == params.max_new_tokens:
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if len(result.token_ids) == params.max_new_tokens or out_of_time:
             result.finish_reason = "length"
             break
         token = next_token(logits, params, rng)
@@ -142,11 +159,15 @@ def stream(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingPa
     return result
 
 
-def generate(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingParams) -> Generation:
-    """Run `stream` to the end and return the whole Generation."""
-    gen = stream(engine, tokenizer, prompt, params)
+def drain(deltas: Iterator[str]) -> Generation:
+    """Run a `stream` generator to its end and return its final Generation."""
     while True:
         try:
-            next(gen)
+            next(deltas)
         except StopIteration as done:
             return done.value
+
+
+def generate(engine: Engine, tokenizer: Tokenizer, prompt: str, params: SamplingParams) -> Generation:
+    """Encode `prompt`, run `stream` to the end and return the whole Generation."""
+    return drain(stream(engine, tokenizer, encode_prompt(engine, tokenizer, prompt, params), params))

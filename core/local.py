@@ -1,0 +1,115 @@
+"""Local runs of the cloud entry points, for `tinyllm serve` and `tinyllm invoke`.
+
+`serve` starts the real functions-framework server on the GCP adapter (as Cloud Run functions would).
+`invoke aws|azure` builds the platform's native event or request, calls the real handler once and returns
+the native response, like `sam local invoke`. Adapters are loaded from their files (functions/<cloud>/), the
+way each platform loads them; nothing on the serving path imports this module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ADAPTERS = {
+    "gcp": REPO_ROOT / "functions" / "gcp" / "main.py",
+    "aws": REPO_ROOT / "functions" / "aws" / "handler.py",
+    "azure": REPO_ROOT / "functions" / "azure" / "function_app.py",
+}
+
+
+def load_adapter(cloud: str) -> ModuleType:
+    """Import functions/<cloud>/<entry>.py from its file, once per process."""
+    path = ADAPTERS[cloud]
+    name = f"tinyllm_adapter_{cloud}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def banner(host: str, port: int) -> str:
+    url = f"http://{host}:{port}"
+    return f"""tinyllm: functions-framework serving functions/gcp/main.py (target `serve`) on {url}
+  curl {url}/v1/completions -H 'Content-Type: application/json' \\
+       -d '{{"prompt": "Hello world,", "max_tokens": 32, "temperature": 0}}'
+  python -c "from openai import OpenAI; c = OpenAI(base_url='{url}/v1', api_key='unused'); \\
+print(c.completions.create(model='tinyllm', prompt='Hello world,', temperature=0).choices[0].text)"
+"""
+
+
+def serve(host: str, port: int) -> None:
+    """Replace this process with the functions-framework server (its own CLI, as in production)."""
+    print(banner(host, port), flush=True)
+    argv = [sys.executable, "-m", "functions_framework", "--source", str(ADAPTERS["gcp"]), "--target", "serve",
+            "--host", host, "--port", str(port)]
+    os.execv(sys.executable, argv)
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object that a handler may read."""
+
+    function_name = "tinyllm-local"
+    memory_limit_in_mb = 512
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def lambda_event(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
+    """A Function URL event (payload format 2.0), as documented for Lambda function URLs."""
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "tinyllm-invoke"},
+                           "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default"},
+        "body": body, "isBase64Encoded": False,
+    }
+
+
+def invoke_aws(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
+    return load_adapter("aws").handler(lambda_event(method, path, body, headers), LambdaContext())
+
+
+def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
+    import azure.functions as func
+
+    class InvocationContext(func.Context):
+        invocation_id = str(uuid.uuid4())
+        function_name = "serve"
+        function_directory = str(ADAPTERS["azure"].parent)
+        trace_context = retry_context = thread_local_storage = None
+
+    adapter = load_adapter("azure")
+    serve_fn = azure_user_function(adapter)
+    request = func.HttpRequest(method, f"http://localhost:7071{path}", headers=headers, body=body.encode("utf-8"))
+    response = serve_fn(request, InvocationContext())
+    return {"status_code": response.status_code, "headers": dict(response.headers),
+            "body": response.get_body().decode("utf-8", "replace")}
+
+
+def azure_user_function(adapter: ModuleType):
+    """The Python function behind the app's one route (as the Functions host finds it)."""
+    if not hasattr(adapter, "_tinyllm_user_function"):
+        (function,) = adapter.app.get_functions()
+        adapter._tinyllm_user_function = function.get_user_function()
+    return adapter._tinyllm_user_function
+
+
+def invoke(cloud: str, body: str, method: str, path: str) -> str:
+    headers = {"Content-Type": "application/json"} if body else {}
+    run = {"aws": invoke_aws, "azure": invoke_azure}[cloud]
+    return json.dumps(run(method, path, body, headers), indent=2, ensure_ascii=False)

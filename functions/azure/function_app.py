@@ -1,0 +1,34 @@
+"""Azure Functions entry point (Python v2 programming model): one catch-all HTTP route.
+
+Translation only: func.HttpRequest -> core Request -> core App -> func.HttpResponse. The auth level comes from
+the app setting TINYLLM_AZURE_AUTH_LEVEL (FUNCTION by default: callers need a function key; ANONYMOUS for
+a public endpoint). host.json sets routePrefix to "" so the routes are /v1/..., as on the other clouds.
+Azure buffers the response, so `stream: true` arrives as all its server-sent events in one body.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from core.api import Request, create_app
+
+AUTH_LEVEL = func.AuthLevel[os.environ.get("TINYLLM_AZURE_AUTH_LEVEL", "FUNCTION").upper()]
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]  # core answers 405 where it must
+
+app = func.FunctionApp(http_auth_level=AUTH_LEVEL)
+api = create_app()  # cold start: the model is verified and loaded once per instance
+
+
+@app.route(route="{*path}", methods=METHODS)
+def serve(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    response = api.handle(Request.of(
+        req.method,
+        urlsplit(req.url).path,
+        req.headers.items(),
+        req.get_body(),
+        query=dict(req.params),
+        request_id=context.invocation_id,
+        log_fields={"invocation_id": context.invocation_id},
+    ))
+    return func.HttpResponse(body=response.read(), status_code=response.status, headers=response.headers)
