@@ -66,7 +66,9 @@ class Generation:
 
 def filter_logits(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
     """Scaled log-probabilities with the top-k / top-p tails set to -inf (temperature must be > 0)."""
-    scores = logits.astype(np.float64) / params.temperature
+    # Shift so the best score is 0 before dividing: a tiny temperature then gives -inf tails, never inf - inf.
+    with np.errstate(over="ignore"):
+        scores = (logits.astype(np.float64) - logits.max()) / params.temperature
     if 0 < params.top_k < scores.size:
         kth = np.partition(scores, -params.top_k)[-params.top_k]
         scores = np.where(scores < kth, -np.inf, scores)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from core import schema
 
 JSON = "application/json"
+# One server-sent event: `data` holds a JSON chunk (Completion/ChatCompletion shape with `delta` or `text`
+# pieces), and the last event's data is `[DONE]`.
+SSE_EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
 
 
 def ref(name: str) -> dict:
@@ -75,7 +78,7 @@ def generation_operation(summary: str, request_schema: str, response_schema: str
         "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema)}}},
         "responses": {
             "200": {"description": "the completion, or server-sent events when stream is true",
-                    "content": {JSON: {"schema": ref(response_schema)}, "text/event-stream": {"schema": {"type": "string"}}}},
+                    "content": {JSON: {"schema": ref(response_schema)}, "text/event-stream": {"schema": SSE_EVENT}}},
             **error_responses(400, 401, 404, 405, 413, 415, 500),
         },
     }

@@ -125,6 +125,7 @@ def stop_strings(body: dict) -> tuple[str, ...]:
     if len(stops) > MAX_STOP_STRINGS:
         raise invalid("stop", f"at most {MAX_STOP_STRINGS} stop strings, got {len(stops)}")
     for s in stops:
+        unicode_text("stop", s)
         if not 1 <= len(s) <= MAX_STOP_CHARS:
             raise invalid("stop", f"each stop string must have 1 to {MAX_STOP_CHARS} characters")
     return tuple(stops)
@@ -139,7 +140,17 @@ def prompt_text(body: dict) -> str:
     return checked_length("prompt", prompt)
 
 
+def unicode_text(param: str, text: str) -> str:
+    """JSON escapes can smuggle lone surrogates into a str; they are not text and no tokenizer takes them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(param, "must be valid Unicode (it contains a lone surrogate escape)") from None
+    return text
+
+
 def checked_length(param: str, text: str) -> str:
+    unicode_text(param, text)
     if not text:
         raise invalid(param, "must not be empty")
     if len(text) > MAX_PROMPT_CHARS:
@@ -163,6 +174,7 @@ def chat_prompt(body: dict) -> str:
             raise invalid(f"messages[{i}].role", f"must be one of {', '.join(CHAT_ROLES)}")
         if not isinstance(content, str):
             raise invalid(f"messages[{i}].content", "must be a string")
+        unicode_text(f"messages[{i}].content", content)
         lines.append(f"{role}: {content}\n")
     return checked_length("messages", "".join(lines) + "assistant:")
 

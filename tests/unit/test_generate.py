@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.generate import ContextOverflow, SamplingParams, filter_logits, generate, next_token, stream
+from core.generate import ContextOverflow, SamplingParams, encode_prompt, filter_logits, generate, next_token, stream
 
 UNSEEN = "Serverless functions"
 
@@ -62,7 +62,9 @@ def test_stop_string_cuts_the_text_before_it_and_stream_never_shows_it(loaded):
     cut = run(loaded, "Hello world,", max_new_tokens=32, temperature=0, stop=("tiny",))
     assert cut.text == full[: full.index("tiny")]
     assert cut.finish_reason == "stop"
-    deltas = list(stream(loaded.model, loaded.tokenizer, "Hello world,", SamplingParams(temperature=0, stop=("tiny",))))
+    params = SamplingParams(temperature=0, stop=("tiny",))
+    ids = encode_prompt(loaded.model, loaded.tokenizer, "Hello world,", params)
+    deltas = list(stream(loaded.model, loaded.tokenizer, ids, params))
     assert "".join(deltas) == cut.text
     assert all("tin" not in d for d in deltas)
 
@@ -89,7 +91,7 @@ def test_prompt_and_new_tokens_must_fit_the_context(loaded):
 
 def test_streamed_deltas_add_up_to_the_generated_text(loaded):
     params = SamplingParams(max_new_tokens=40, temperature=1.0, seed=3)
-    gen = stream(loaded.model, loaded.tokenizer, "日本 🚀", params)
+    gen = stream(loaded.model, loaded.tokenizer, encode_prompt(loaded.model, loaded.tokenizer, "日本 🚀", params), params)
     deltas = []
     while True:
         try:
