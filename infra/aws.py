@@ -1,0 +1,115 @@
+"""AWS: a Lambda function (python3.12, arm64 by default) behind a Function URL, with a role that can only write
+to its own pre-created log group and reserved concurrency as the cost cap.
+
+Facts relied on:
+- Function URL auth types and the resource-based permissions they need (since October 2025 both
+  lambda:InvokeFunctionUrl and lambda:InvokeFunction, the latter with InvokedViaFunctionUrl):
+  https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+- `source_code_hash` is the base64 sha256 of the package (Pulumi/Terraform aws_lambda_function docs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import Package, StackConfig, function_environment
+
+RUNTIME = "python3.12"
+HANDLER = "handler.handler"
+
+
+def trust_policy(account_id: str) -> str:
+    """Only Lambda, acting for this account, may assume the role."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    }, sort_keys=True)
+
+
+def logging_policy(log_group_arn: str) -> str:
+    """The role's only permissions: create streams in, and write events to, its own log group.
+
+    `<log-group-arn>:*` is the form AWS documents for a function's own log group (it covers the group's
+    streams and nothing else)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "WriteOwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [f"{log_group_arn}:*"],
+        }],
+    }, sort_keys=True)
+
+
+def lambda_code_hash(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+
+
+class AwsFunction(pulumi.ComponentResource):
+    """Everything tinyllm needs on AWS; `url` is the Function URL."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("tinyllm:aws:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = stack.name_prefix
+        environment = function_environment(stack)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        # Created before the function so Lambda never needs logs:CreateLogGroup, and so retention is ours.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{function_name}",
+            retention_in_days=stack.log_retention_days, opts=child,
+        )
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=account_id.apply(trust_policy), opts=child)
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-logs-write", role=role.id, policy=log_group.arn.apply(logging_policy), opts=child,
+        )
+
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=function_name,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            architectures=[stack.architecture],
+            code=pulumi.FileArchive(str(package.zip_path)),
+            source_code_hash=lambda_code_hash(package.sha256),
+            role=role.arn,
+            memory_size=stack.memory_mb,
+            timeout=stack.timeout_seconds,
+            reserved_concurrent_executions=stack.max_instances,
+            environment={"variables": environment} if environment else None,
+            logging_config={"log_format": "Text", "log_group": log_group.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
+        )
+        auth_type = "NONE" if stack.public else "AWS_IAM"
+        function_url = aws.lambda_.FunctionUrl(
+            f"{name}-url", function_name=function.name, authorization_type=auth_type, opts=child,
+        )
+
+        # Who may call the URL: everyone when public, else the configured principals (same-account principals
+        # with their own identity policy need no entry here).
+        principals = ["*"] if stack.public else list(stack.invokers)
+        for index, principal in enumerate(principals):
+            aws.lambda_.Permission(
+                f"{name}-invoke-url-{index}", function=function.name, action="lambda:InvokeFunctionUrl",
+                principal=principal, function_url_auth_type=auth_type, opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-invoke-{index}", function=function.name, action="lambda:InvokeFunction",
+                principal=principal, invoked_via_function_url=True, opts=child,
+            )
+
+        self.url = function_url.function_url
+        self.register_outputs({"url": self.url})

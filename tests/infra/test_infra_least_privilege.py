@@ -1,0 +1,127 @@
+"""Least privilege as data: every IAM grant the program creates, checked against an explicit allow-list."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from parliament_compat import analyze_policy_string
+
+from infra.policy.tinyllm_rules import ALLOWED_GRANTS, Grant, grants, violations
+
+
+def all_grants(deployment) -> list[Grant]:
+    return [grant for r in deployment.resources for grant in grants(r.type, r.inputs)]
+
+
+def all_violations(deployment, allow_public: bool) -> list[str]:
+    return [f"{r.name}: {v}" for r in deployment.resources for v in violations(r.type, r.inputs, allow_public)]
+
+
+# The exact grants each private stack creates (permission, scope kind): nothing more, nothing less.
+EXPECTED_PRIVATE_GRANTS = {
+    "gcp": {("roles/logging.logWriter", "project"), ("roles/artifactregistry.writer", "artifact-registry-repository"),
+            ("roles/storage.objectViewer", "storage-bucket")},
+    "aws": {("logs:CreateLogStream", "own-log-group"), ("logs:PutLogEvents", "own-log-group"),
+            ("sts:AssumeRole", "lambda-service-same-account")},
+    "azure": {("Storage Blob Data Owner", "storage-account")},
+}
+
+
+@pytest.mark.parametrize("stack", ["gcp", "aws", "azure"])
+def test_private_stack_creates_exactly_the_expected_grants_and_passes_every_rule(run_stack, stack):
+    deployment = run_stack(stack)
+    found = {(g.permission, g.scope_kind) for g in all_grants(deployment)}
+    assert found == EXPECTED_PRIVATE_GRANTS[stack]
+    assert found <= ALLOWED_GRANTS[stack]
+    assert all_violations(deployment, allow_public=False) == []
+
+
+@pytest.mark.parametrize("stack", ["gcp", "aws"])
+def test_private_stack_has_no_public_principal(run_stack, stack):
+    principals = {g.principal for g in all_grants(run_stack(stack))}
+    assert not principals & {"allUsers", "allAuthenticatedUsers", "*"}
+
+
+def test_gcp_public_grants_run_invoker_to_allusers_only_on_the_service_and_only_when_public(run_stack):
+    deployment = run_stack("gcp", public=True)
+    invokers = [g for g in all_grants(deployment) if g.permission == "roles/run.invoker"]
+    assert invokers == [Grant("gcp", "roles/run.invoker", "cloud-run-service", "allUsers")]
+    assert all_violations(deployment, allow_public=True) == []
+    assert any("public principal allUsers" in v for v in all_violations(deployment, allow_public=False))
+
+
+def test_gcp_configured_invokers_get_run_invoker_on_the_service(run_stack):
+    members = ["user:alice@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]
+    deployment = run_stack("gcp", invokers=members)
+    invokers = {g.principal for g in all_grants(deployment) if g.permission == "roles/run.invoker"}
+    assert invokers == set(members)
+    service = deployment.one("gcp:cloudfunctionsv2/function:Function")
+    for binding in deployment.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember"):
+        assert binding.inputs["name"].endswith(f"/services/{service.inputs['name']}")
+
+
+def test_gcp_runtime_service_account_has_no_roles(run_stack):
+    deployment = run_stack("gcp")
+    runtime = deployment.one("gcp:cloudfunctionsv2/function:Function").inputs["serviceConfig"]["serviceAccountEmail"]
+    assert all(runtime not in g.principal for g in all_grants(deployment))
+
+
+def test_aws_public_url_is_auth_none_with_both_documented_permissions_only_when_public(run_stack):
+    deployment = run_stack("aws", public=True)
+    assert deployment.one("aws:lambda/functionUrl:FunctionUrl").inputs["authorizationType"] == "NONE"
+    public = {(g.permission, g.scope_kind) for g in all_grants(deployment) if g.principal == "*"}
+    assert public == {("lambda:InvokeFunctionUrl", "lambda-function"),
+                      ("lambda:InvokeFunction", "lambda-function-via-url")}
+    assert all_violations(deployment, allow_public=True) == []
+    assert all_violations(deployment, allow_public=False)  # the same stack fails the private rules
+
+
+def test_aws_role_is_trusted_only_by_lambda_for_this_account(run_stack):
+    role = run_stack("aws").one("aws:iam/role:Role").inputs
+    (statement,) = json.loads(role["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert not role.get("managedPolicyArns")
+
+
+def test_aws_role_policy_is_scoped_to_its_own_log_group_and_passes_parliament(run_stack):
+    deployment = run_stack("aws")
+    log_group = deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"]
+    document = deployment.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+    (statement,) = json.loads(document)["Statement"]
+    assert statement["Resource"] == [f"arn:aws:logs:eu-west-1:123456789012:log-group:{log_group}:*"]
+    findings = analyze_policy_string(document, include_community_auditors=True).findings
+    assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_azure_role_assignment_is_on_the_storage_account_not_the_group_or_subscription(run_stack):
+    deployment = run_stack("azure")
+    assignment = deployment.one("azure-native:authorization:RoleAssignment").inputs
+    storage_id = "/providers/Microsoft.Storage/storageAccounts/"
+    assert storage_id in assignment["scope"]
+    assert assignment["principalType"] == "ServicePrincipal"
+
+
+# The rules must be able to fail: each of these is a mistake public examples make.
+@pytest.mark.parametrize("resource_type,props,expected", [
+    ("aws:iam/rolePolicy:RolePolicy",
+     {"role": "r", "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]})},
+     "wildcard"),
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}, "allow-list"),
+    ("gcp:projects/iAMMember:IAMMember", {"project": "p", "role": "roles/editor", "member": "serviceAccount:x"},
+     "primitive"),
+    ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", {"role": "roles/run.invoker", "member": "allUsers"},
+     "public principal"),
+    ("azure-native:authorization:RoleAssignment",
+     {"scope": "/subscriptions/s", "principalId": "p",
+      "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/b7e6dc6d-f1e8-4753-8033-0f276bb0955b"},
+     "allow-list"),
+    ("azure-native:storage:StorageAccount",
+     {"allowSharedKeyAccess": True, "allowBlobPublicAccess": False, "minimumTlsVersion": "TLS1_2"}, "shared key"),
+    ("gcp:storage/bucket:Bucket", {"uniformBucketLevelAccess": True}, "public access prevention"),
+    ("aws:lambda/function:Function", {"name": "f"}, "cost cap"),
+])
+def test_rules_reject_common_mistakes(resource_type, props, expected):
+    assert any(expected in v for v in violations(resource_type, props))

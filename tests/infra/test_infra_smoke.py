@@ -1,0 +1,31 @@
+"""infra.smoke sends each cloud's credential the way that cloud expects (no network: headers only)."""
+
+from __future__ import annotations
+
+from botocore.credentials import Credentials
+
+from infra.smoke import auth_headers
+
+AWS_URL = "https://abc123.lambda-url.eu-west-1.on.aws/v1/models"
+
+
+def test_aws_private_requests_are_sigv4_signed_for_lambda_in_the_url_region():
+    headers = auth_headers("aws", {"public": False}, "GET", AWS_URL, None, None,
+                           aws_credentials=Credentials("AKIDEXAMPLE", "secret"))
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/lambda/aws4_request" in headers["Authorization"]
+    assert "X-Amz-Date" in headers
+
+
+def test_gcp_id_token_moves_to_x_serverless_authorization_when_an_api_key_is_sent():
+    plain = auth_headers("gcp", {"public": False}, "GET", "https://x", None, None, credential="tok")
+    keyed = auth_headers("gcp", {"public": False}, "GET", "https://x", None, "k", credential="tok")
+    assert plain == {"Authorization": "Bearer tok"}
+    assert keyed == {"Authorization": "Bearer k", "X-Serverless-Authorization": "Bearer tok"}
+
+
+def test_azure_function_key_goes_in_x_functions_key_and_public_stacks_send_only_the_api_key():
+    assert auth_headers("azure", {"public": False}, "GET", "https://x", None, None, credential="fk") == {
+        "x-functions-key": "fk"}
+    assert auth_headers("azure", {"public": True}, "POST", "https://x", b"{}", "k") == {
+        "Content-Type": "application/json", "Authorization": "Bearer k"}
