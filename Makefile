@@ -35,7 +35,7 @@ bench: model
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 bundle: model
-	$(BIN)/python -m infra.bundle $(CLOUD)
+	$(BIN)/python -m infra.bundle $(CLOUD) $(if $(ARCH),--arch $(ARCH),)
 
 deploy: install
 	cd infra && pulumi up --stack $(STACK)
