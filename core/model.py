@@ -6,6 +6,7 @@ Names follow the GPT-2 checkpoint (wte, wpe, ln_1, c_attn, c_proj, c_fc, ln_f). 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,10 +55,33 @@ class GPT2Config:
         return cls(**{k: v for k, v in raw.items() if k in fields})
 
 
-def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * g + b
+def normalize(x: np.ndarray, eps: np.float32) -> np.ndarray:
+    """Layer norm without its affine part (the gain and bias are folded into the next matmul, see fold)."""
+    # np.add.reduce rather than .mean(): .mean's Python-level bookkeeping costs more than the sum itself here.
+    inv_n = np.float32(1.0 / x.shape[-1])
+    centered = x - np.add.reduce(x, axis=-1, keepdims=True) * inv_n
+    var = np.add.reduce(centered * centered, axis=-1, keepdims=True) * inv_n
+    return centered / np.sqrt(var + eps)
+
+
+def fold(gain: np.ndarray, bias: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(x̂·gain + bias) @ w + b  ==  x̂ @ (gain[:, None]·w) + (bias @ w + b): two fewer ops per layer norm."""
+    folded_b = bias.astype(np.float64) @ w + (0.0 if b is None else b)
+    return np.ascontiguousarray(gain[:, None] * w, dtype=np.float32), folded_b.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One transformer block's weights, with ln_1 folded into c_attn and ln_2 into c_fc."""
+
+    attn_w: np.ndarray  # (C, 3C), the query columns also carry the attention scale
+    attn_b: np.ndarray  # (3C,)
+    attn_proj_w: np.ndarray  # (C, C)
+    attn_proj_b: np.ndarray  # (C,)
+    fc_w: np.ndarray  # (C, n_inner)
+    fc_b: np.ndarray  # (n_inner,)
+    mlp_proj_w: np.ndarray  # (n_inner, C)
+    mlp_proj_b: np.ndarray  # (C,)
 
 
 class KVCache:
@@ -76,7 +100,9 @@ class GPT2:
 
     def __init__(self, cfg: GPT2Config, weights: dict[str, np.ndarray]):
         self.cfg = cfg
+        self.step_lock = threading.Lock()
         self.activation = ACTIVATIONS[cfg.activation_function]
+        self.eps = np.float32(cfg.layer_norm_epsilon)
         prefix = "transformer." if "transformer.wte.weight" in weights else ""
 
         def w(name: str) -> np.ndarray:
@@ -85,35 +111,27 @@ class GPT2:
                 raise ValueError(f"model.safetensors: tensor {key!r} is missing")
             return np.ascontiguousarray(weights[key], dtype=np.float32)
 
+        C, hs = cfg.n_embd, cfg.n_embd // cfg.n_head
         self.wte, self.wpe = w("wte.weight"), w("wpe.weight")  # (V, C), (n_ctx, C)
-        # Tied embeddings unless the checkpoint carries its own head; stored transposed once for speed.
-        head = weights.get("lm_head.weight", self.wte)
-        self.lm_head_t = np.ascontiguousarray(np.asarray(head, dtype=np.float32).T)  # (C, V)
-        self.ln_f = (w("ln_f.weight"), w("ln_f.bias"))
-        self.layers = [
-            {
-                name: w(f"h.{i}.{name}")
-                for name in (
-                    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-                    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
-                )
-            }
-            for i in range(cfg.n_layer)
-        ]
-        self._check_shapes()
-
-    def _check_shapes(self) -> None:
-        cfg, C = self.cfg, self.cfg.n_embd
-        expected = {
-            "wte": (self.wte.shape, (cfg.vocab_size, C)),
-            "wpe": (self.wpe.shape, (cfg.n_positions, C)),
-            "lm_head": (self.lm_head_t.shape, (C, cfg.vocab_size)),
-            "h.0.attn.c_attn.weight": (self.layers[0]["attn.c_attn.weight"].shape, (C, 3 * C)),
-        }
-        for name, (got, want) in expected.items():
-            if got != want:
-                raise ValueError(f"model.safetensors: {name} has shape {got}, config.json implies {want}")
+        expect_shape("wte", self.wte, (cfg.vocab_size, C))
+        expect_shape("wpe", self.wpe, (cfg.n_positions, C))
+        # Tied embeddings unless the checkpoint carries its own head.
+        head = np.asarray(weights.get("lm_head.weight", self.wte), dtype=np.float32)
+        expect_shape("lm_head", head, (cfg.vocab_size, C))
+        self.head_w, self.head_b = fold(w("ln_f.weight"), w("ln_f.bias"), head.T, None)  # (C, V), (V,)
+        self.blocks = []
+        for i in range(cfg.n_layer):
+            attn_w, attn_b = fold(w(f"h.{i}.ln_1.weight"), w(f"h.{i}.ln_1.bias"),
+                                  w(f"h.{i}.attn.c_attn.weight"), w(f"h.{i}.attn.c_attn.bias"))
+            expect_shape(f"h.{i}.attn.c_attn.weight", attn_w, (C, 3 * C))
+            scale = (1 / np.sqrt(hs) if cfg.scale_attn_weights else 1.0) / (
+                i + 1 if cfg.scale_attn_by_inverse_layer_idx else 1)
+            attn_w[:, :C] *= np.float32(scale)  # scaling q scales q·k: one op less per step
+            attn_b[:C] *= np.float32(scale)
+            fc_w, fc_b = fold(w(f"h.{i}.ln_2.weight"), w(f"h.{i}.ln_2.bias"),
+                              w(f"h.{i}.mlp.c_fc.weight"), w(f"h.{i}.mlp.c_fc.bias"))
+            self.blocks.append(Block(attn_w, attn_b, w(f"h.{i}.attn.c_proj.weight"), w(f"h.{i}.attn.c_proj.bias"),
+                                     fc_w, fc_b, w(f"h.{i}.mlp.c_proj.weight"), w(f"h.{i}.mlp.c_proj.bias")))
 
     def session(self) -> "Session":
         """A fresh generation state over these weights."""
@@ -128,34 +146,32 @@ class GPT2:
             raise ValueError("forward needs at least one token")
         if start + T > cfg.n_positions:
             raise ValueError(f"{start + T} tokens exceed the context of {cfg.n_positions}")
-        nh, hs = cfg.n_head, cfg.n_embd // cfg.n_head
-        end = start + T
+        C, nh = cfg.n_embd, cfg.n_head
+        hs, end = C // nh, start + T
         x = self.wte[ids] + self.wpe[start:end]  # (T, C)
-        # Causal mask for the new block: query t sees keys up to start + t.
-        mask = np.triu(np.full((T, end), -np.inf, dtype=np.float32), k=start + 1)  # (T, end)
-        for i, layer in enumerate(self.layers):
-            h = layer_norm(x, layer["ln_1.weight"], layer["ln_1.bias"], cfg.layer_norm_epsilon)
-            qkv = h @ layer["attn.c_attn.weight"] + layer["attn.c_attn.bias"]  # (T, 3C)
-            q, k, v = (a.reshape(T, nh, hs).transpose(1, 0, 2) for a in np.split(qkv, 3, axis=-1))  # (nh, T, hs)
+        # Causal mask for a block of new tokens: query t sees keys up to start + t. One new token sees all.
+        mask = np.triu(np.full((T, end), -np.inf, dtype=np.float32), k=start + 1) if T > 1 else None  # (T, end)
+        for i, block in enumerate(self.blocks):
+            qkv = (normalize(x, self.eps) @ block.attn_w + block.attn_b).reshape(T, 3, nh, hs)  # (T, 3, nh, hs)
+            q, k, v = (qkv[:, j].transpose(1, 0, 2) for j in range(3))  # (nh, T, hs) each
             cache.k[i, :, start:end] = k
             cache.v[i, :, start:end] = v
-            keys, values = cache.k[i, :, :end], cache.v[i, :, :end]  # (nh, end, hs)
-            att = q @ keys.transpose(0, 2, 1)  # (nh, T, end)
-            if cfg.scale_attn_weights:
-                att /= np.float32(np.sqrt(hs))
-            if cfg.scale_attn_by_inverse_layer_idx:
-                att /= np.float32(i + 1)
-            att += mask
+            att = q @ cache.k[i, :, :end].transpose(0, 2, 1)  # (nh, T, end), already scaled through q
+            if mask is not None:
+                att += mask
             att = np.exp(att - att.max(axis=-1, keepdims=True))
             att /= att.sum(axis=-1, keepdims=True)
-            y = (att @ values).transpose(1, 0, 2).reshape(T, cfg.n_embd)  # (T, C)
-            x = x + y @ layer["attn.c_proj.weight"] + layer["attn.c_proj.bias"]
-            h = layer_norm(x, layer["ln_2.weight"], layer["ln_2.bias"], cfg.layer_norm_epsilon)
-            h = self.activation(h @ layer["mlp.c_fc.weight"] + layer["mlp.c_fc.bias"])  # (T, 4C)
-            x = x + h @ layer["mlp.c_proj.weight"] + layer["mlp.c_proj.bias"]
+            y = (att @ cache.v[i, :, :end]).transpose(1, 0, 2).reshape(T, C)  # (T, C)
+            x = x + y @ block.attn_proj_w + block.attn_proj_b
+            h = self.activation(normalize(x, self.eps) @ block.fc_w + block.fc_b)  # (T, n_inner)
+            x = x + h @ block.mlp_proj_w + block.mlp_proj_b
         cache.length = end
-        x = layer_norm(x[-1], *self.ln_f, cfg.layer_norm_epsilon)  # (C,): only the last position is sampled
-        return x @ self.lm_head_t  # (V,)
+        return normalize(x[-1], self.eps) @ self.head_w + self.head_b  # (V,): only the last position is sampled
+
+
+def expect_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
+    if array.shape != shape:
+        raise ValueError(f"model.safetensors: {name} has shape {array.shape}, config.json implies {shape}")
 
 
 class Session:
@@ -166,4 +182,7 @@ class Session:
         self.cache = KVCache(model.cfg)
 
     def feed(self, ids: list[int]) -> np.ndarray:
-        return self.model.forward(ids, self.cache)
+        # numpy drops the GIL inside each of a step's ~40 small ops; with many request threads the GIL would
+        # change hands at every one of them. One step at a time per process keeps a step on one thread.
+        with self.model.step_lock:
+            return self.model.forward(ids, self.cache)

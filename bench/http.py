@@ -1,0 +1,228 @@
+"""Issue 3's benchmark: the local functions-framework server (`python -m core serve`) under bounded load.
+
+A fixed number of 16-token greedy completions (POST /v1/completions) is sent by a fixed pool of client
+threads, each holding one keep-alive connection to 127.0.0.1. Each client first sends one untimed request
+(connects, and lets the server load its model), then all start together. Reported: requests/s, p50/p99
+latency, errors (a failed request, a status other than 200, or a body without choices), and the server's
+peak RSS: the sum of VmHWM over the server process and its children (gunicorn forks a worker; pages they
+share are counted in each, so the sum is an upper bound).
+The server runs with an API key (core then checks `Authorization: Bearer`, as a deployment would) and is
+always stopped, with its whole process group, before `run` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import PROMPT, REPO
+from bench.report import Target, environment_notes, fmt, load_average, markdown_table, percentile, verdict
+from core.local import server_environment
+
+HOST = "127.0.0.1"  # loopback only
+MAX_TOKENS = 16
+STARTUP_TIMEOUT_S = 60
+REQUEST_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    requests: int  # timed requests in all
+    clients: int  # concurrent connections
+
+
+FULL = Settings(requests=2000, clients=8)
+QUICK = Settings(requests=200, clients=8)
+
+
+@dataclass
+class LoadResult:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # of successful requests, in seconds
+    completion_tokens: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def complete(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> int:
+    """One completion; returns its completion token count, raises ValueError on any unexpected answer."""
+    conn.request("POST", "/v1/completions", body=body, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        raise ValueError(f"HTTP {response.status}: {payload[:200]!r}")
+    answer = json.loads(payload)
+    if not answer.get("choices"):
+        raise ValueError(f"no choices in {payload[:200]!r}")
+    return answer.get("usage", {}).get("completion_tokens", -1)
+
+
+def generate_load(port: int, settings: Settings, api_key: str | None = None) -> LoadResult:
+    """Send settings.requests completions from settings.clients threads; count every failure as an error."""
+    body = json.dumps({"prompt": PROMPT, "max_tokens": MAX_TOKENS, "temperature": 0}).encode()
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    result, lock = LoadResult(), threading.Lock()
+    remaining = iter(range(settings.requests))  # next() on a shared iterator is atomic under the GIL
+    start = threading.Barrier(settings.clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_S)
+        try:
+            complete(conn, body, headers)  # warm-up, untimed; a failure here shows up in the timed ones
+        except (OSError, ValueError, http.client.HTTPException):
+            conn.close()
+        start.wait()
+        for _ in remaining:
+            began = time.perf_counter()
+            try:
+                tokens = complete(conn, body, headers)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                conn.close()  # http.client reconnects on the next request
+                with lock:
+                    result.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                result.latencies.append(time.perf_counter() - began)
+                result.completion_tokens.append(tokens)
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(settings.clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from the parent pids in /proc/*/stat."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+            parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += parents.get(tree[-1], [])
+    return tree
+
+
+def peak_rss_kb(pid: int) -> int:
+    """Sum of VmHWM (peak resident set, kB) over the process tree rooted at pid."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    return total
+
+
+def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.returncode}):\n{log.read_text()[-2000:]}")
+        conn = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    raise RuntimeError(f"no 200 from /healthz within {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-2000:]}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """SIGTERM the server's own process group (it has a session of its own), SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+            server.wait(timeout=grace)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, int]:
+    """Start `python -m core serve` on a free loopback port, load it, return (load result, server RSS kB)."""
+    port, api_key = free_port(), secrets.token_urlsafe(24)
+    env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
+               TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "server.log"
+        with open(log, "w") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "core", "serve", "--port", str(port)],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            wait_healthy(port, server, log)
+            result = generate_load(port, settings, api_key)
+            return result, peak_rss_kb(server.pid)
+        finally:
+            stop(server)
+
+
+def run(model_dir: Path, settings: Settings) -> str:
+    """Benchmark the local server and return the markdown table with its notes."""
+    notes = environment_notes()
+    result, rss_kb = serve_and_load(model_dir, settings)
+    ok = result.latencies
+    rate = len(ok) / result.seconds
+    p50, p99 = (1000 * percentile(ok, q) if ok else float("nan") for q in (50, 99))
+    targets = {"rate": Target(">=", 200, " req/s"), "p99": Target("<=", 100, " ms"), "errors": Target("==", 0)}
+    rows = [
+        ["throughput", f"{fmt(rate)} req/s", str(targets["rate"]), verdict(targets["rate"].met(rate))],
+        ["latency p50", f"{fmt(p50)} ms", "—", "—"],
+        ["latency p99", f"{fmt(p99)} ms", str(targets["p99"]), verdict(targets["p99"].met(p99))],
+        ["errors", f"{len(result.errors)} of {settings.requests}", str(targets["errors"]),
+         verdict(targets["errors"].met(len(result.errors)))],
+        ["server peak RSS (VmHWM, all processes)", f"{fmt(rss_kb * 1024 / 1e6)} MB", "—", "—"],
+    ]
+    tokens = sorted(set(result.completion_tokens))
+    server_env = server_environment(dict(os.environ))
+    notes += [
+        f"{settings.requests} POST /v1/completions ({MAX_TOKENS} tokens max, temperature 0, prompt {PROMPT!r}) "
+        f"from {settings.clients} keep-alive clients on {HOST}, in {fmt(result.seconds)} s; "
+        f"completion tokens per response: {', '.join(map(str, tokens)) or 'none'}.",
+        # `tinyllm serve` passes these to functions-framework's gunicorn (core.local.server_environment).
+        f"Server: functions-framework on gunicorn, WORKERS={server_env['WORKERS']}, THREADS={server_env['THREADS']}.",
+        f"Load average when the run ended {load_average()}; the load generator shares the machine's CPUs.",
+    ]
+    if result.errors:
+        notes.append(f"First error: {result.errors[0]}")
+    table = markdown_table(["metric", "value", "target", "met?"], rows)
+    return table + "\n\n" + "\n".join(f"- {note}" for note in notes)
