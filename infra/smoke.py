@@ -1,4 +1,7 @@
-"""`python -m infra.smoke gcp|aws|azure`: call a deployed stack's URL with that cloud's credentials.
+"""`python -m infra.smoke STACK`: call a deployed stack's URL with its cloud's credentials.
+
+STACK is gcp, aws, azure or any stack made from them (such as CI's `pr-<number>-<cloud>`): the cloud is read
+from the stack's `cloud` output.
 
 Reads the stack outputs with the Pulumi CLI, then GETs /healthz and /v1/models and POSTs a tiny completion.
 Credentials, per cloud (private stacks):
@@ -78,6 +81,6 @@ def main(stack: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in ("gcp", "aws", "azure"):
-        sys.exit("usage: python -m infra.smoke gcp|aws|azure")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m infra.smoke STACK   (gcp, aws, azure, pr-<number>-<cloud>, ...)")
     sys.exit(main(sys.argv[1]))
