@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -103,11 +104,14 @@ def target_runtime(cloud: str, arch: str) -> Runtime:
 
 
 def ensure_model() -> Path:
-    """artifacts/model/, trained now if it does not match the corpus and the training config."""
-    from train.__main__ import main as train  # imports torch: only when a package is actually built
+    """artifacts/model/, trained now if it does not match the corpus and the training config.
 
-    if train(["--if-stale", "--quiet", "--out", str(MODEL_DIR)]) != 0:
-        raise BundleError("training the model failed")
+    `python -m train` runs in its own process: infra treats the model as files, and the Pulumi program that
+    calls this never loads torch itself.
+    """
+    command = [sys.executable, "-m", "train", "--if-stale", "--quiet", "--out", str(MODEL_DIR)]
+    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
+        raise BundleError(f"training the model failed: {' '.join(command)}")
     return MODEL_DIR
 
 
