@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.artifacts import load_from, sha256_file
+from core.model import KVCache
 from core.generate import SamplingParams, generate
 from core.reference import ReferenceEngine
 from train.trainer import DEFAULT_CORPUS, read_corpus_lines
@@ -100,3 +101,12 @@ def test_engine_is_not_tied_to_one_shape(shape, loaded, tmp_path):
         assert_logit_parity(random_model.model, reference, ids)
     for prompt in ("Hello world", "DevOps", "日本"):
         assert_greedy_parity(random_model, reference, prompt, 8)
+
+
+def test_single_token_step_equals_the_general_forward(loaded):
+    model = loaded.model
+    block_cache, step_cache = KVCache(model.cfg), KVCache(model.cfg)
+    for tok in loaded.tokenizer.encode("Hello world, this is").ids:
+        np.testing.assert_allclose(model.step(tok, step_cache), model.forward([tok], block_cache), atol=1e-5, rtol=0)
+    assert step_cache.length == block_cache.length
+    np.testing.assert_allclose(step_cache.k[:, :, : step_cache.length], block_cache.k[:, :, : block_cache.length], atol=1e-6)
