@@ -113,6 +113,8 @@ class App:
         self.loaded = loaded
         self.api_key_sha256 = (api_key_sha256 or "").strip().lower() or None
         self.log = log
+        cfg = loaded.model.cfg
+        self.openapi_document = openapi_document(loaded.name, cfg.n_positions, cfg.vocab_size)
         self.routes = {
             "/v1/completions": {"POST": lambda req, rec: self.generate(req, rec, chat=False)},
             "/v1/chat/completions": {"POST": lambda req, rec: self.generate(req, rec, chat=True)},
@@ -195,8 +197,7 @@ class App:
                                    "context_tokens": self.loaded.model.cfg.n_positions})
 
     def openapi(self, request: Request, record: dict) -> Response:
-        cfg = self.loaded.model.cfg
-        return json_response(200, openapi_document(self.loaded.name, cfg.n_positions, cfg.vocab_size))
+        return json_response(200, self.openapi_document)
 
     # -- helpers ---------------------------------------------------------------------------------------
     def json_body(self, request: Request) -> dict:

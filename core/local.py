@@ -94,7 +94,8 @@ def invoke_aws(method: str, path: str, body: str, headers: dict[str, str]) -> di
     return load_adapter("aws").handler(lambda_event(method, path, body, headers), LambdaContext())
 
 
-def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
+def azure_context():
+    """An azure.functions.Context as the Functions host passes it, with a fresh invocation id."""
     import azure.functions as func
 
     class InvocationContext(func.Context):
@@ -103,10 +104,15 @@ def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> 
         function_directory = str(ADAPTERS["azure"].parent)
         trace_context = retry_context = thread_local_storage = None
 
-    adapter = load_adapter("azure")
-    serve_fn = azure_user_function(adapter)
+    return InvocationContext()
+
+
+def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
+    import azure.functions as func
+
+    serve_fn = azure_user_function(load_adapter("azure"))
     request = func.HttpRequest(method, f"http://localhost:7071{path}", headers=headers, body=body.encode("utf-8"))
-    response = serve_fn(request, InvocationContext())
+    response = serve_fn(request, azure_context())
     return {"status_code": response.status_code, "headers": dict(response.headers),
             "body": response.get_body().decode("utf-8", "replace")}
 

@@ -12,13 +12,12 @@ import base64
 import copy
 import json
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from core.local import ADAPTERS, azure_user_function, load_adapter
+from core.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
 
 EVENTS = Path(__file__).parent / "events"
 KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-rest-v1", "azure"]
@@ -32,11 +31,6 @@ class Reply:
 
     def json(self):
         return json.loads(self.body)
-
-
-class LambdaContext:
-    def __init__(self):
-        self.aws_request_id = str(uuid.uuid4())
 
 
 def aws_event(kind: str, method: str, path: str, headers: dict, body: bytes) -> dict:
@@ -89,14 +83,8 @@ class AdapterClient:
             return Reply(result["statusCode"], {k.lower(): v for k, v in result["headers"].items()}, data)
         import azure.functions as func
 
-        class Context(func.Context):
-            invocation_id = str(uuid.uuid4())
-            function_name = "serve"
-            function_directory = str(ADAPTERS["azure"].parent)
-            trace_context = retry_context = thread_local_storage = None
-
         req = func.HttpRequest(method, f"https://tinyllm.azurewebsites.net{path}", headers=headers, body=body)
-        r = self.azure_function(req, Context())
+        r = self.azure_function(req, azure_context())
         return Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_body())
 
     def post_json(self, path: str, obj, headers: dict | None = None) -> Reply:
