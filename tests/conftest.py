@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.artifacts import LoadedModel, load
-from train.trainer import DEFAULT_OUT
+from train.config import DEFAULT_OUT
 
 
 @pytest.fixture(scope="session")

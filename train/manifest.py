@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from core.artifacts import MANIFEST, sha256_file
-from train.trainer import TrainConfig
+from train.config import TrainConfig
 
 MODEL_NAME = "tinyllm"
 FORMAT = "tinyllm-model/1"

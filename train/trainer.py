@@ -6,11 +6,9 @@ and torch runs its deterministic kernels on a fixed number of threads.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,41 +16,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from train.config import TrainConfig, read_corpus_lines
 from train.tokenizer import EOS_TOKEN, train_tokenizer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO_ROOT / "train" / "data" / "corpus.txt"
-DEFAULT_OUT = REPO_ROOT / "artifacts" / "model"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines the trained model besides the corpus (recorded in the manifest)."""
-
-    vocab_size: int = 1024
-    n_layer: int = 1
-    n_head: int = 4
-    n_embd: int = 128
-    n_positions: int = 256
-    block_size: int = 64
-    steps: int = 150
-    learning_rate: float = 3e-3
-    warmup_steps: int = 20
-    weight_decay: float = 0.01
-    seed: int = 1234
-    threads: int = 2
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def read_corpus_lines(corpus: Path) -> list[str]:
-    """Non-empty lines of the corpus, each one training document."""
-    lines = [line.strip() for line in corpus.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        raise ValueError(f"{corpus}: the corpus has no non-empty line to train on")
-    return lines
 
 
 def line_windows(line_ids: list[list[int]], block_size: int) -> torch.Tensor:

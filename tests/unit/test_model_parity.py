@@ -11,7 +11,7 @@ from core.artifacts import load_from, sha256_file
 from core.model import KVCache
 from core.generate import SamplingParams, generate
 from core.reference import ReferenceEngine
-from train.trainer import DEFAULT_CORPUS, read_corpus_lines
+from train.config import DEFAULT_CORPUS, read_corpus_lines
 
 LOGIT_TOLERANCE = 1e-4
 MAX_NEW = 24

@@ -8,7 +8,7 @@ from core.artifacts import sha256_file
 from train.__main__ import main as train_main
 from train.evaluate import line_recall
 from train.manifest import is_current
-from train.trainer import DEFAULT_CORPUS, TrainConfig, read_corpus_lines
+from train.config import DEFAULT_CORPUS, TrainConfig, read_corpus_lines
 
 
 def test_manifest_records_every_file_the_corpus_and_the_config(model_dir):
