@@ -17,19 +17,15 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import PROMPT, REPO
+from bench import PROMPT
 from bench.report import Target, environment_notes, fmt, load_average, markdown_table, percentile, verdict
-from core.local import server_environment
+from core.local import background_server, server_environment
 
 HOST = "127.0.0.1"  # loopback only
 MAX_TOKENS = 16
@@ -53,12 +49,6 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)  # of successful requests, in seconds
     completion_tokens: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def complete(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> int:
@@ -145,55 +135,15 @@ def peak_rss_kb(pid: int) -> int:
     return total
 
 
-def wait_healthy(port: int, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited ({server.returncode}):\n{log.read_text()[-2000:]}")
-        conn = http.client.HTTPConnection(HOST, port, timeout=2)
-        try:
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.1)
-    raise RuntimeError(f"no 200 from /healthz within {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-2000:]}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """SIGTERM the server's own process group (it has a session of its own), SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(server.pid, sig)
-            server.wait(timeout=grace)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, int]:
     """Start `python -m core serve` on a free loopback port, load it, return (load result, server RSS kB)."""
-    port, api_key = free_port(), secrets.token_urlsafe(24)
+    api_key = secrets.token_urlsafe(24)
     env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
                TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "server.log"
-        with open(log, "w") as out:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "core", "serve", "--port", str(port)],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        try:
-            wait_healthy(port, server, log)
+        with background_server(env, Path(tmp) / "server.log", HOST, STARTUP_TIMEOUT_S) as (server, port):
             result = generate_load(port, settings, api_key)
             return result, peak_rss_kb(server.pid)
-        finally:
-            stop(server)
 
 
 def run(model_dir: Path, settings: Settings) -> str:

@@ -8,13 +8,20 @@ way each platform loads them; nothing on the serving path imports this module.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import importlib.util
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = {
@@ -62,6 +69,62 @@ def serve(host: str, port: int) -> None:
     argv = [sys.executable, "-m", "functions_framework", "--source", str(ADAPTERS["gcp"]), "--target", "serve",
             "--host", host, "--port", str(port)]
     os.execve(sys.executable, argv, server_environment(dict(os.environ)))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def answers_health(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (gunicorn and its workers), SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=grace)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def background_server(env: dict[str, str], log_path: Path, host: str = "127.0.0.1",
+                      start_timeout_s: float = 60) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`tinyllm serve` on a free loopback port, in a process group of its own, for tests and benchmarks.
+
+    Yields (process, port) once GET /healthz answers 200; stops the whole group on exit, whatever happens.
+    """
+    port = free_port(host)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core", "serve", "--host", host, "--port", str(port)],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not answers_health(host, port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                state = f"exited with {process.returncode}" if process.poll() is not None else "did not answer"
+                raise RuntimeError(f"tinyllm serve {state} on {host}:{port} within {start_timeout_s} s:\n"
+                                   f"{Path(log_path).read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield process, port
+    finally:
+        stop_group(process)
 
 
 class LambdaContext:

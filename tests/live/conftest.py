@@ -6,13 +6,12 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 
 import pytest
+
+from core.local import background_server
 
 API_KEY = "sk-tinyllm-live-test"
 START_TIMEOUT_S = 60
@@ -45,39 +44,9 @@ class LiveServer:
         return self.request("POST", path, json.dumps(obj).encode(), {"Content-Type": "application/json"}, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(model_dir, tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("live") / "server.log", "w+")
     env = {**os.environ, "TINYLLM_API_KEY_SHA256": hashlib.sha256(API_KEY.encode()).hexdigest()}
-    process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = LiveServer("127.0.0.1", port, process)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    try:
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read()}")
-            try:
-                if server.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer /healthz within {START_TIMEOUT_S} s")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    log = tmp_path_factory.mktemp("live") / "server.log"
+    with background_server(env, log, "127.0.0.1", START_TIMEOUT_S) as (process, port):
+        yield LiveServer("127.0.0.1", port, process)
