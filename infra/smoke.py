@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -63,19 +62,10 @@ def _credential(cloud: str, outputs: dict) -> tuple[str | None, object]:
     return None, botocore.session.Session().get_credentials().get_frozen_credentials()
 
 
-def stack_outputs(stack: str) -> dict:
-    """The stack's outputs through the Pulumi CLI; SystemExit with one line when the CLI or the stack is missing."""
-    if shutil.which("pulumi") is None:
-        sys.exit("smoke: the Pulumi CLI is not installed (`pulumi` is not on PATH): see `make preflight`")
-    shown = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                           cwd=INFRA, capture_output=True, text=True)
-    if shown.returncode != 0:
-        sys.exit(f"smoke: cannot read the outputs of stack {stack}: {' '.join(shown.stderr.split())[:300]}")
-    return json.loads(shown.stdout)
-
-
 def main(stack: str) -> int:
-    outputs = stack_outputs(stack)
+    outputs = json.loads(subprocess.run(
+        ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+        cwd=INFRA, check=True, capture_output=True, text=True).stdout)
     cloud, base = outputs["cloud"], outputs["url"].rstrip("/")
     api_key = os.environ.get("TINYLLM_API_KEY")
     credential, aws_credentials = _credential(cloud, outputs)

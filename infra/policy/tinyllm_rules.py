@@ -133,9 +133,8 @@ def _azure_scope_kind(scope: str) -> str:
     if "providers" not in parts:
         return "resource-group" if "resourceGroups" in parts else "subscription"
     provider_type = "/".join(parts[parts.index("providers") + 1:][:2])
-    kinds = {"Microsoft.Storage/storageAccounts": "storage-account",
-             "Microsoft.Insights/components": "application-insights-component"}
-    return kinds.get(provider_type, f"other:{provider_type}")
+    return {"Microsoft.Storage/storageAccounts": "storage-account",
+            "Microsoft.Insights/components": "application-insights-component"}.get(provider_type, f"other:{provider_type}")
 
 
 def grant_violations(cloud: str, grant: Grant, allow_public: bool) -> list[str]:
