@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,14 @@ from infra.policy.pack import policies
 POLICY_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
 
 
-def run_pack(deployment, allow_public: bool, allow_uncapped: bool = False) -> list[str]:
+def run_pack(deployment, allow_public: bool) -> list[str]:
     messages: list[str] = []
     for policy in policies():
         for resource in deployment.resources:
             args = ResourceValidationArgs(
                 resource_type=resource.type, props=resource.inputs, urn=f"urn:{resource.name}", name=resource.name,
                 opts=PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), []),
-                provider=None, config={"allowPublic": allow_public, "allowUncapped": allow_uncapped},
+                provider=None, config={"allowPublic": allow_public},
             )
             policy.validate(args, lambda message, urn=None: messages.append(f"{resource.name}: {message}"))
     return messages
@@ -37,14 +36,6 @@ def test_pack_blocks_a_public_stack_unless_allow_public_is_configured(run_stack,
     deployment = run_stack(stack, public=True)
     assert run_pack(deployment, allow_public=False)
     assert run_pack(deployment, allow_public=True) == []
-
-
-def test_pack_blocks_an_uncapped_lambda_unless_allow_uncapped_is_configured(run_stack):
-    deployment = run_stack("aws", maxInstances=0)
-    assert run_pack(deployment, allow_public=False) == [
-        "tinyllm-function: Lambda needs reserved concurrency (cost cap); maxInstances 0 needs allowUncapped"]
-    assert run_pack(deployment, allow_public=False, allow_uncapped=True) == []
-    assert json.loads((POLICY_DIR / "uncapped.json").read_text()) == {"tinyllm-least-privilege": {"allowUncapped": True}}
 
 
 def test_pack_is_mandatory_and_loadable_by_the_cli():
