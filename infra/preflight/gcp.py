@@ -25,20 +25,37 @@ PROJECT_VARIABLES = ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT",
 LOGIN_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file"
 
 
+def credentials_from_info(info: dict):
+    """(credentials, their project) for the credential types a deployer uses, each with its own loader: google-auth
+    deprecates its generic loader because it accepts any type unvalidated."""
+    kind = info.get("type")
+    if kind == "service_account":  # a key file
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=SCOPES), info.get("project_id")
+    if kind == "authorized_user":  # `gcloud auth application-default login`; user credentials take no scopes
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(info), None
+    if kind == "external_account":  # Workload Identity Federation (CI's google-github-actions/auth)
+        from google.auth import identity_pool
+
+        return identity_pool.Credentials.from_info(info, scopes=SCOPES), None
+    raise ValueError(f"credentials of type {kind!r} are not supported here (service_account, authorized_user, "
+                     "external_account)")
+
+
 def load_credentials(environ=os.environ):
     """(credentials, their project, where they came from), or None when there are none."""
-    import google.auth
     from google.auth import _cloud_sdk
 
     if environ.get("GOOGLE_CREDENTIALS"):
-        credentials, project = google.auth.load_credentials_from_dict(
-            json.loads(environ["GOOGLE_CREDENTIALS"]), scopes=SCOPES)
-        return credentials, project, "GOOGLE_CREDENTIALS"
+        return (*credentials_from_info(json.loads(environ["GOOGLE_CREDENTIALS"])), "GOOGLE_CREDENTIALS")
     path = environ.get("GOOGLE_APPLICATION_CREDENTIALS") or _cloud_sdk.get_application_default_credentials_path()
     if not os.path.isfile(path):
         return None
-    credentials, project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
-    return credentials, project, path
+    with open(path, encoding="utf-8") as file:
+        return (*credentials_from_info(json.load(file)), path)
 
 
 def identity_of(credentials) -> str:
@@ -57,7 +74,7 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, *, service
 
     try:
         found = load_credentials(environ)
-    except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
+    except (google.auth.exceptions.GoogleAuthError, ValueError, OSError) as error:
         report.problem(f"the GCP credentials cannot be read: {one_line(error)}", LOGIN_FIX)
         return
     if found is None:

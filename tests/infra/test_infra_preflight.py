@@ -321,3 +321,14 @@ def test_azure_without_login_says_az_login(tmp_path):
     assert "not logged in to Azure" in what and fix == "run `az login`"
     assert requests == []
 
+
+
+def test_gcp_credentials_of_an_unexpected_type_are_refused_with_a_reason(tmp_path):
+    key = tmp_path / "odd.json"
+    key.write_text(json.dumps({"type": "impersonated_service_account"}))
+    report = Report()
+    gcp_check.check(StackConfig(cloud="gcp", region="europe-west1"), {"gcp:project": "p"}, report,
+                    environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
+    ((what, fix),) = report.problems
+    assert "credentials of type 'impersonated_service_account' are not supported" in what
+    assert "gcloud auth application-default login" in fix
