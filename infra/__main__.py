@@ -1,24 +1,28 @@
 """Pulumi program: `pulumi up --stack gcp|aws|azure` builds the package for the stack's cloud and deploys it.
 
 The composition root: read config, build the bundle, hand both to that cloud's ComponentResource, export the
-URL. Everything cloud-specific lives in infra/gcp.py, infra/aws.py and infra/azure.py.
+URL. Everything cloud-specific lives in infra/gcp.py, infra/aws.py and infra/azure.py. `main` takes the package
+builder as a parameter, so tests run the real program with a fixture package and nothing patched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 
-from infra import bundle, config
+from infra import config
 from infra.aws import AwsFunction
 from infra.azure import AzureFunction
+from infra.config import Package
 from infra.gcp import GcpFunction
 
 COMPONENTS = {"gcp": GcpFunction, "aws": AwsFunction, "azure": AzureFunction}
 
 
-def main() -> None:
+def main(build_package: Callable[..., Package]) -> None:
     stack = config.load()
-    package = bundle.build(stack.cloud, arch=stack.architecture)
+    package = build_package(stack.cloud, arch=stack.architecture)
     # Named after the prefix, so every auto-named resource (AWS role, GCP bucket, Azure group) starts with it too:
     # the CI identity of PR stacks is limited to `tinyllmpr*` names (docs/ci.md).
     function = COMPONENTS[stack.cloud](stack.name_prefix, stack, package)
@@ -28,6 +32,13 @@ def main() -> None:
     pulumi.export("package_sha256", package.sha256)
     if isinstance(function, AzureFunction):
         pulumi.export("key_command", function.key_command)
+        pulumi.export("insights_id", function.insights_id)
+        pulumi.export("log_query", function.log_query)
 
 
-main()
+# The Pulumi CLI's Python host runs the program with `runpy.run_path(PROGRAM, run_name='__main__')`
+# (pulumi-language-python-exec); tests import this module and call `main` with a fixture builder instead.
+if __name__ == "__main__":
+    from infra import bundle
+
+    main(bundle.build)

@@ -5,6 +5,17 @@ Facts relied on:
 - Function URL auth types and the resource-based permissions they need (since October 2025 both
   lambda:InvokeFunctionUrl and lambda:InvokeFunction, the latter with InvokedViaFunctionUrl):
   https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+- With authorization NONE, the provider's FunctionUrl itself adds a `FunctionURLAllowPublicAccess` statement
+  (and, since hashicorp/terraform-provider-aws#44858, `FunctionURLAllowInvokeAction`), untracked in state and
+  left behind on delete (hashicorp/terraform-provider-aws#38260); it tolerates "The statement id
+  (FunctionURLAllowPublicAccess) provided already exists" (internal/service/lambda/function_url.go). So a public
+  stack creates exactly those two statements itself, under those ids, *before* the URL: the function ends with
+  those two statements, both managed (and removed) by Pulumi, and nothing else.
+- Reserved concurrency: -1 removes any limit ("A value of 0 disables lambda from being triggered and -1 removes
+  any concurrency limitations", pulumi-aws lambda.Function `reservedConcurrentExecutions`). Lambda refuses a
+  reservation that leaves less than its minimum unreserved (100, or the account limit when that is lower:
+  "decreases account's UnreservedConcurrentExecution below its minimum value of [10]"); `infra.preflight`
+  checks that before anything is created.
 - `source_code_hash` is the base64 sha256 of the package (Pulumi/Terraform aws_lambda_function docs).
 """
 
@@ -17,9 +28,14 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import Package, StackConfig, function_environment
+from infra.naming import principal_slug
 
 RUNTIME = "python3.12"
 HANDLER = "handler.handler"
+NO_RESERVATION = -1
+# The statement ids the AWS console and the provider give a public Function URL's two statements.
+PUBLIC_URL_STATEMENT = "FunctionURLAllowPublicAccess"
+PUBLIC_INVOKE_STATEMENT = "FunctionURLAllowInvokeAction"
 
 
 def trust_policy(account_id: str) -> str:
@@ -88,28 +104,35 @@ class AwsFunction(pulumi.ComponentResource):
             role=role.arn,
             memory_size=stack.memory_mb,
             timeout=stack.timeout_seconds,
-            reserved_concurrent_executions=stack.max_instances,
+            reserved_concurrent_executions=stack.max_instances or NO_RESERVATION,  # 0: no reservation, no cap
             environment={"variables": environment} if environment else None,
             logging_config={"log_format": "Text", "log_group": log_group.name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
         auth_type = "NONE" if stack.public else "AWS_IAM"
-        function_url = aws.lambda_.FunctionUrl(
-            f"{name}-url", function_name=function.name, authorization_type=auth_type, opts=child,
-        )
-
         # Who may call the URL: everyone when public, else the configured principals (same-account principals
-        # with their own identity policy need no entry here).
-        principals = ["*"] if stack.public else list(stack.invokers)
-        for index, principal in enumerate(principals):
-            aws.lambda_.Permission(
-                f"{name}-invoke-url-{index}", function=function.name, action="lambda:InvokeFunctionUrl",
-                principal=principal, function_url_auth_type=auth_type, opts=child,
-            )
-            aws.lambda_.Permission(
-                f"{name}-invoke-{index}", function=function.name, action="lambda:InvokeFunction",
-                principal=principal, invoked_via_function_url=True, opts=child,
-            )
+        # with their own identity policy need no entry here). Two statements per principal, since October 2025:
+        # lambda:InvokeFunctionUrl and lambda:InvokeFunction with InvokedViaFunctionUrl (urls-auth.html).
+        permissions = []
+        for principal in ["*"] if stack.public else stack.invokers:
+            slug = "public" if principal == "*" else principal_slug(principal)
+            url_sid = PUBLIC_URL_STATEMENT if principal == "*" else f"InvokeFunctionUrl-{slug}"
+            invoke_sid = PUBLIC_INVOKE_STATEMENT if principal == "*" else f"InvokeFunction-{slug}"
+            permissions += [
+                aws.lambda_.Permission(
+                    f"{name}-invoke-url-{slug}", function=function.name, action="lambda:InvokeFunctionUrl",
+                    principal=principal, function_url_auth_type=auth_type, statement_id=url_sid, opts=child,
+                ),
+                aws.lambda_.Permission(
+                    f"{name}-invoke-{slug}", function=function.name, action="lambda:InvokeFunction",
+                    principal=principal, invoked_via_function_url=True, statement_id=invoke_sid, opts=child,
+                ),
+            ]
+        # After the permissions, so the provider finds its public statements already there (see above).
+        function_url = aws.lambda_.FunctionUrl(
+            f"{name}-url", function_name=function.name, authorization_type=auth_type,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=permissions),
+        )
 
         self.url = function_url.function_url
         self.register_outputs({"url": self.url})

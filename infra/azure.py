@@ -14,11 +14,26 @@ Facts relied on:
   (pulumi/pulumi-azure-native#2015). So the package is pushed with the Flex one-deploy endpoint through
   `az functionapp deployment source config-zip` (Entra ID auth, no keys), run by pulumi-command inside
   `pulumi up` and re-run only when the package hash changes.
+- That push starts as soon as the role assignment exists, but Flex uploads the package with the app's identity and
+  gets 403 until the new role applies (Azure/azure-functions-core-tools#4346: "Failed to upload because Azure
+  Storage responded with Forbidden"), so it is retried, a bounded number of times. `--build-remote false`: the
+  package already carries its dependencies, nothing may rebuild it; `--timeout`: seconds to wait for the
+  deployment status; `--subscription`: the one azure-native deploys to, not the CLI's local default.
+  Source: learn.microsoft.com/cli/azure/functionapp/deployment/source#az-functionapp-deployment-source-config-zip
+- Logs: the JSON lines the function prints reach a workspace-based Application Insights ("traces"; stdout of
+  the worker, Azure/azure-functions-host#10222) with local (key) auth disabled, so ingestion needs Entra ID: the
+  app's identity gets Monitoring Metrics Publisher on that component only, and the app sets
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD (system-assigned identity).
+  Source: learn.microsoft.com/azure/azure-monitor/app/azure-ad-authentication ("add the Monitoring Metrics
+  Publisher role ... by setting the target Application Insights resource as the role scope").
+- Storage account names: explicit and deterministic (infra/naming.py), because autonaming overflows 24
+  characters for long prefixes (pulumi/pulumi-azure-native#4294).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import uuid
 
 import pulumi
@@ -26,11 +41,39 @@ import pulumi_azure_native as azure
 from pulumi_command import local
 
 from infra.config import Package, StackConfig, function_environment
+from infra.naming import storage_account_name
 
 PYTHON_VERSION = "3.12"
 DEPLOYMENT_CONTAINER = "deployment-package"
 # Built-in role definition ids are the same in every tenant.
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+# The package push: at most PUSH_TRIES attempts, PUSH_DELAY_SECONDS apart (up to ~5 minutes for the role to apply),
+# each waiting at most PUSH_TIMEOUT_SECONDS for the deployment to finish.
+PUSH_TRIES = 10
+PUSH_DELAY_SECONDS = 30
+PUSH_TIMEOUT_SECONDS = 600
+# The query that finds one request's log line (request id from the response's x-request-id header), in the
+# Application Insights resource's Logs blade.
+LOG_QUERY = 'traces | where message has "<request-id>" | project timestamp, message'
+
+
+def push_command(group: str, app: str, zip_path: str, subscription: str, *, tries: int = PUSH_TRIES,
+                 delay: int = PUSH_DELAY_SECONDS, timeout: int = PUSH_TIMEOUT_SECONDS) -> str:
+    """A POSIX sh command that pushes the package with `az`, retrying up to `tries` times `delay` seconds apart.
+    Exits 0 on the first success, else with the last failure's status after the last try."""
+    push = shlex.join([
+        "az", "functionapp", "deployment", "source", "config-zip", "--resource-group", group, "--name", app,
+        "--src", zip_path, "--subscription", subscription, "--build-remote", "false", "--timeout", str(timeout),
+    ])
+    return (f"try=1; while true; do {push} && exit 0; status=$?; "
+            f"if [ $try -ge {tries} ]; then echo \"package push failed {tries} times\" >&2; exit $status; fi; "
+            f"echo \"package push failed (try $try of {tries}); retrying in {delay}s\" >&2; "
+            f"try=$((try + 1)); sleep {delay}; done")
+
+
+def role_definition(subscription: str, role_id: str) -> str:
+    return f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"
 
 
 def stable_guid(*parts: str) -> str:
@@ -39,10 +82,13 @@ def stable_guid(*parts: str) -> str:
 
 
 class AzureFunction(pulumi.ComponentResource):
-    """Everything tinyllm needs on Azure; `url` is the app's HTTPS origin, `key_command` prints the key."""
+    """Everything tinyllm needs on Azure; `url` is the app's HTTPS origin, `key_command` prints the key and
+    `log_query` finds a request's log line in the Application Insights resource `insights_id` (its Logs blade)."""
 
     url: pulumi.Output[str]
     key_command: pulumi.Output[str]
+    log_query: str
+    insights_id: pulumi.Output[str]
 
     def __init__(self, name: str, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tinyllm:azure:Function", name, None, opts)
@@ -50,8 +96,11 @@ class AzureFunction(pulumi.ComponentResource):
         client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
         group = azure.resources.ResourceGroup(f"{name}-rg", location=stack.region, opts=child)
+        stack_name = pulumi.get_stack()
         storage = azure.storage.StorageAccount(
-            f"{stack.name_prefix}host",
+            f"{name}-storage",
+            account_name=client.subscription_id.apply(
+                lambda sub: storage_account_name(stack.name_prefix, sub, stack_name)),
             resource_group_name=group.name,
             location=stack.region,
             kind="StorageV2",
@@ -72,7 +121,24 @@ class AzureFunction(pulumi.ComponentResource):
             reserved=True, sku={"name": "FC1", "tier": "FlexConsumption"}, opts=child,
         )
 
-        settings = {"AzureWebJobsStorage__accountName": storage.name, **function_environment(stack)}
+        workspace = azure.operationalinsights.Workspace(
+            f"{name}-logs", resource_group_name=group.name, location=stack.region, sku={"name": "PerGB2018"},
+            retention_in_days=stack.log_retention_days, opts=child,
+        )
+        insights = azure.applicationinsights.Component(
+            f"{name}-insights", resource_group_name=group.name, location=stack.region, kind="web",
+            application_type="web", workspace_resource_id=workspace.id, ingestion_mode="LogAnalytics",
+            disable_local_auth=True, opts=child,
+        )
+
+        settings = {
+            "AzureWebJobsStorage__accountName": storage.name,
+            # Where to send telemetry (not a credential: local auth is disabled) and how to authenticate: Entra ID
+            # with the system-assigned identity.
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": insights.connection_string,
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
+            **function_environment(stack),
+        }
         app = azure.web.WebApp(
             f"{name}-app",
             resource_group_name=group.name,
@@ -101,23 +167,30 @@ class AzureFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
         )
 
+        app_principal = app.identity.apply(lambda identity: identity.principal_id)
         host_storage_access = azure.authorization.RoleAssignment(
             f"{name}-host-storage",
-            role_assignment_name=stable_guid(pulumi.get_stack(), name, "host-storage"),
+            role_assignment_name=stable_guid(stack_name, name, "host-storage"),
             scope=storage.id,
-            principal_id=app.identity.apply(lambda identity: identity.principal_id),
+            principal_id=app_principal,
+            principal_type="ServicePrincipal",
+            role_definition_id=client.subscription_id.apply(lambda sub: role_definition(sub, STORAGE_BLOB_DATA_OWNER)),
+            opts=child,
+        )
+        azure.authorization.RoleAssignment(
+            f"{name}-telemetry",
+            role_assignment_name=stable_guid(stack_name, name, "telemetry"),
+            scope=insights.id,
+            principal_id=app_principal,
             principal_type="ServicePrincipal",
             role_definition_id=client.subscription_id.apply(
-                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/"
-                            f"{STORAGE_BLOB_DATA_OWNER}"
-            ),
+                lambda sub: role_definition(sub, MONITORING_METRICS_PUBLISHER)),
             opts=child,
         )
 
-        deploy_command = pulumi.Output.format(
-            "az functionapp deployment source config-zip --resource-group {0} --name {1} --src {2}",
-            group.name, app.name, os.path.relpath(package.zip_path),  # relative: same input on every machine
-        )
+        deploy_command = pulumi.Output.all(group.name, app.name, client.subscription_id).apply(
+            lambda args: push_command(args[0], args[1], os.path.relpath(package.zip_path), args[2])
+        )  # relative zip path: the same command on every machine, so it only re-runs when the package changes
         local.Command(
             f"{name}-deploy",
             create=deploy_command,
@@ -128,7 +201,9 @@ class AzureFunction(pulumi.ComponentResource):
 
         self.url = pulumi.Output.concat("https://", app.default_host_name)
         self.key_command = pulumi.Output.format(
-            "az functionapp keys list --resource-group {0} --name {1} --query functionKeys.default -o tsv",
-            group.name, app.name,
+            "az functionapp keys list --resource-group {0} --name {1} --subscription {2} "
+            "--query functionKeys.default -o tsv", group.name, app.name, client.subscription_id,
         )
-        self.register_outputs({"url": self.url, "key_command": self.key_command})
+        self.log_query = LOG_QUERY
+        self.insights_id = insights.id
+        self.register_outputs({"url": self.url, "key_command": self.key_command, "insights_id": self.insights_id})

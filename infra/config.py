@@ -2,23 +2,34 @@
 
 Every key lives in the `tinyllm:` namespace except the region, which is read from the cloud provider's own
 key (`gcp:region`, `aws:region`, `azure-native:location`) so the provider and the program never disagree.
-Defaults here are the documented defaults; the committed Pulumi.<stack>.yaml files repeat the important ones.
+The defaults are the dataclass's own (`StackConfig`), written once; the committed Pulumi.<stack>.yaml files
+repeat the important ones. `from_values` parses raw config strings, so the program (through `load`) and
+`python -m infra.preflight` (from `pulumi config --json` or the stack file) apply the same rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import pulumi
 
+from infra.naming import NAME_PREFIX_RULE, STORAGE_ACCOUNT_NAME_MAX, valid_name_prefix
+
 CLOUDS = ("gcp", "aws", "azure")
 REGION_KEYS = {"gcp": ("gcp", "region"), "aws": ("aws", "region"), "azure": ("azure-native", "location")}
 AWS_ARCHITECTURES = ("arm64", "x86_64")
 # Flex Consumption only offers these instance sizes (MB).
 AZURE_INSTANCE_MEMORY_MB = (512, 2048, 4096)
+# A Log Analytics workspace keeps data 30 to 730 days (a shorter workspace retention is only for the legacy free tier).
+# Source: learn.microsoft.com/azure/azure-monitor/logs/data-retention-configure ("By default, all tables in a Log
+# Analytics workspace retain data for 30 days"; "up to two years").
+AZURE_LOG_RETENTION_DAYS = (30, 730)
 
 
 class Package(Protocol):
@@ -39,11 +50,15 @@ class StackConfig:
     name_prefix: str = "tinyllm"
     memory_mb: int = 1024
     timeout_seconds: int = 60
+    # The cost cap. AWS only: 0 means no reserved concurrency and so no cap (the policy pack refuses it unless
+    # its `allowUncapped` is set); GCP and Azure need at least 1.
     max_instances: int = 3
     public: bool = False
     invokers: tuple[str, ...] = ()
     log_retention_days: int = 14
     architecture: str = "arm64"
+    # GCP: how long the function waits after its build grants are created or changed (IAM propagation).
+    iam_wait_seconds: int = 60
     api_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     def api_key_sha256(self) -> pulumi.Output[str] | None:
@@ -53,42 +68,89 @@ class StackConfig:
         return pulumi.Output.secret(self.api_key).apply(lambda key: hashlib.sha256(key.encode()).hexdigest())
 
 
-def load() -> StackConfig:
-    """Read and validate the current stack's configuration."""
-    cfg = pulumi.Config("tinyllm")
-    cloud = cfg.require("cloud")
+# `tinyllm:<key>` for each configurable field; every other field is set by the program itself.
+CONFIG_KEYS = {
+    "name_prefix": "namePrefix",
+    "memory_mb": "memoryMb",
+    "timeout_seconds": "timeoutSeconds",
+    "max_instances": "maxInstances",
+    "public": "public",
+    "invokers": "invokers",
+    "log_retention_days": "logRetentionDays",
+    "architecture": "architecture",
+    "iam_wait_seconds": "iamWaitSeconds",
+}
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig) if f.name in CONFIG_KEYS}
+
+
+def _parse(key: str, raw: str, default):
+    """One raw config string as the type of its default; a clear error naming the key otherwise."""
+    name = f"tinyllm:{key}"
+    if isinstance(default, bool):
+        if raw.lower() not in ("true", "false"):
+            raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        return raw.lower() == "true"
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if isinstance(default, tuple):
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ConfigError(f"{name} must be a list of strings, got {raw!r}")
+        return tuple(items)
+    return raw
+
+
+def from_values(get: Callable[[str], str | None], *, api_key: pulumi.Output[str] | None = None) -> StackConfig:
+    """Build and validate a StackConfig from raw config strings; `get("tinyllm:cloud")` returns the value or None."""
+    cloud = get("tinyllm:cloud")
     if cloud not in CLOUDS:
         raise ConfigError(f"tinyllm:cloud must be one of {CLOUDS}, got {cloud!r}")
-    namespace, key = REGION_KEYS[cloud]
-    def value(getter, key, default):
-        found = getter(key)  # `x or default` would turn an explicit 0 or false into the default
-        return default if found is None else found
-
-    stack = StackConfig(
-        cloud=cloud,
-        region=pulumi.Config(namespace).require(key),
-        name_prefix=value(cfg.get, "namePrefix", "tinyllm"),
-        memory_mb=value(cfg.get_int, "memoryMb", 1024),
-        timeout_seconds=value(cfg.get_int, "timeoutSeconds", 60),
-        max_instances=value(cfg.get_int, "maxInstances", 3),
-        public=value(cfg.get_bool, "public", False),
-        invokers=tuple(value(cfg.get_object, "invokers", ())),
-        log_retention_days=value(cfg.get_int, "logRetentionDays", 14),
-        architecture=value(cfg.get, "architecture", "arm64"),
-        api_key=cfg.get_secret("apiKey"),
-    )
+    region_key = ":".join(REGION_KEYS[cloud])
+    region = get(region_key)
+    if not region:
+        raise ConfigError(f"{region_key} is required: pulumi config set {region_key} <region>")
+    values = {}
+    for attribute, key in CONFIG_KEYS.items():
+        raw = get(f"tinyllm:{key}")  # None: the default (an explicit 0 or false is a value, not a default)
+        if raw is not None:
+            values[attribute] = _parse(key, raw, DEFAULTS[attribute])
+    stack = StackConfig(cloud=cloud, region=region, api_key=api_key, **values)
     validate(stack)
     return stack
 
 
+def load() -> StackConfig:
+    """Read and validate the current stack's configuration."""
+    def get(full_key: str) -> str | None:
+        namespace, key = full_key.split(":", 1)
+        return pulumi.Config(namespace).get(key)
+
+    return from_values(get, api_key=pulumi.Config("tinyllm").get_secret("apiKey"))
+
+
 def validate(stack: StackConfig) -> None:
     """Refuse configurations that cannot work or that silently weaken security."""
-    if stack.max_instances < 1:
-        raise ConfigError("tinyllm:maxInstances is the cost cap and must be at least 1")
+    if not valid_name_prefix(stack.name_prefix):
+        raise ConfigError(
+            f"tinyllm:namePrefix must be {NAME_PREFIX_RULE}, got {stack.name_prefix!r} (Azure storage account "
+            f"names are lowercase letters and digits, at most {STORAGE_ACCOUNT_NAME_MAX} with the 8-character hash)")
+    if stack.max_instances < 0 or (stack.max_instances == 0 and stack.cloud != "aws"):
+        raise ConfigError("tinyllm:maxInstances is the cost cap and must be at least 1"
+                          + (" (0, no reservation, exists on AWS only)" if stack.cloud != "aws" else ""))
     if stack.public and stack.invokers:
         raise ConfigError("tinyllm:invokers is meaningless with tinyllm:public=true (everyone may invoke)")
     if any(member in ("allUsers", "allAuthenticatedUsers", "*") for member in stack.invokers):
         raise ConfigError("a public invoker in tinyllm:invokers is not allowed: set tinyllm:public=true instead")
+    if len(set(stack.invokers)) != len(stack.invokers):
+        raise ConfigError("tinyllm:invokers lists a principal twice")
+    if stack.iam_wait_seconds < 0:
+        raise ConfigError("tinyllm:iamWaitSeconds must be 0 (no wait) or more")
     if stack.cloud == "aws":
         if stack.architecture not in AWS_ARCHITECTURES:
             raise ConfigError(f"tinyllm:architecture must be one of {AWS_ARCHITECTURES}")
@@ -96,8 +158,12 @@ def validate(stack: StackConfig) -> None:
             # With AWS_IAM auth the Authorization header carries the SigV4 signature, so a client cannot
             # also send `Authorization: Bearer <key>`: the function would be unreachable.
             raise ConfigError("tinyllm:apiKey needs tinyllm:public=true on AWS (IAM auth already guards it)")
-    if stack.cloud == "azure" and stack.memory_mb not in AZURE_INSTANCE_MEMORY_MB:
-        raise ConfigError(f"tinyllm:memoryMb on Azure Flex Consumption must be one of {AZURE_INSTANCE_MEMORY_MB}")
+    if stack.cloud == "azure":
+        if stack.memory_mb not in AZURE_INSTANCE_MEMORY_MB:
+            raise ConfigError(f"tinyllm:memoryMb on Azure Flex Consumption must be one of {AZURE_INSTANCE_MEMORY_MB}")
+        low, high = AZURE_LOG_RETENTION_DAYS
+        if not low <= stack.log_retention_days <= high:
+            raise ConfigError(f"tinyllm:logRetentionDays on Azure (Log Analytics) must be {low} to {high} days")
 
 
 def function_environment(stack: StackConfig) -> dict[str, pulumi.Input[str]]:

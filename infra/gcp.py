@@ -4,20 +4,61 @@ content-named object in a private bucket, run by a service account with no roles
 Facts relied on:
 - Custom build service account roles (logging.logWriter, artifactregistry.writer on the repository it pushes
   to, storage.objectViewer on the source): https://cloud.google.com/functions/docs/securing/build-custom-sa
+- Cloud Run functions copy the uploaded source into the Google-managed bucket
+  `gcf-v2-sources-<project-number>-<region>` and the build fetches it from *there*: first deploys fail with
+  "failed to download archive gs://gcf-v2-sources-…/function-source.zip: Access to bucket gcf-v2-sources-…
+  denied. You must grant Storage Object Viewer permission to <build account>"
+  (GoogleCloudPlatform/marketing-analytics-jumpstart#153, hashicorp/terraform-provider-google#20571). The
+  provider's own `cloudfunctions2_basic_builder` example grants the builder object access at project level and
+  waits 60 s "for builder permissions to stabilize". We grant the same role at project level, but with an IAM
+  condition that limits it to that one bucket and its objects.
 - A function's invoker permission lives on its underlying Cloud Run service (roles/run.invoker):
   https://cloud.google.com/functions/docs/securing/managing-access-iam
+- The function's own `url` is the cloudfunctions.net form, whose path handling differs from Cloud Run's
+  (GoogleCloudPlatform/functions-framework-python#54); `service_config.uri` is the run.app URL, which passes
+  paths through unchanged, so that is the one exported.
 """
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
 from infra.config import Package, StackConfig, function_environment
+from infra.naming import principal_slug
 
 RUNTIME = "python312"
 ENTRY_POINT = "serve"
 INVOKER_ROLE = "roles/run.invoker"
+# Every API the program calls, directly or through the services it creates. They are listed (README, docs/ci.md)
+# and checked by `python -m infra.preflight`, not enabled by the program: enabling needs serviceusage.services.enable
+# on the whole project, more than the deploying identity otherwise needs.
+REQUIRED_APIS = (
+    "cloudfunctions.googleapis.com",  # the function
+    "run.googleapis.com",  # the Cloud Run service behind it, and its invoker bindings
+    "cloudbuild.googleapis.com",  # builds the function's image
+    "artifactregistry.googleapis.com",  # the image repository
+    "storage.googleapis.com",  # the source bucket
+    "iam.googleapis.com",  # the two service accounts
+    "cloudresourcemanager.googleapis.com",  # project-level IAM members (gcp.projects.IAMMember)
+    "logging.googleapis.com",  # build and function logs
+)
+
+
+def gcf_sources_condition(project_number: str, region: str) -> dict[str, str]:
+    """An IAM condition true only for the Google-managed source bucket of this project and region, and its objects.
+
+    Cloud Storage resource names in IAM conditions: `projects/_/buckets/BUCKET` for a bucket,
+    `projects/_/buckets/BUCKET/objects/OBJECT` for an object.
+    Source: cloud.google.com/iam/docs/conditions-resource-attributes (Resource name format, Cloud Storage).
+    """
+    bucket = f"projects/_/buckets/gcf-v2-sources-{project_number}-{region}"
+    return {
+        "title": "gcf-v2-sources-only",
+        "description": "Read the function source that Cloud Run functions copies to its managed bucket",
+        "expression": f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/objects/")',
+    }
 
 
 class GcpFunction(pulumi.ComponentResource):
@@ -61,21 +102,42 @@ class GcpFunction(pulumi.ComponentResource):
             f"{name}-build", account_id=f"{prefix}-build", display_name="tinyllm function build", opts=child
         )
         build_member = build_sa.email.apply(lambda email: f"serviceAccount:{email}")
-        build_grants = [
+        # The provider's project (gcp:project): its number names the managed source bucket.
+        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        build_grants = {
             # Cloud Logging has no scope below the project for writing log entries.
-            gcp.projects.IAMMember(
+            "logs": gcp.projects.IAMMember(
                 f"{name}-build-logs", project=build_sa.project, role="roles/logging.logWriter",
                 member=build_member, opts=child,
             ),
-            gcp.artifactregistry.RepositoryIamMember(
+            "images": gcp.artifactregistry.RepositoryIamMember(
                 f"{name}-build-images", project=images.project, location=images.location,
                 repository=images.name, role="roles/artifactregistry.writer", member=build_member, opts=child,
             ),
-            gcp.storage.BucketIAMMember(
+            "source": gcp.storage.BucketIAMMember(
                 f"{name}-build-source", bucket=source_bucket.name, role="roles/storage.objectViewer",
                 member=build_member, opts=child,
             ),
-        ]
+            # The managed bucket is not ours, so the grant is at project level, conditioned to that bucket only.
+            "gcf-sources": gcp.projects.IAMMember(
+                f"{name}-build-gcf-sources", project=build_sa.project, role="roles/storage.objectViewer",
+                member=build_member, condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
+                opts=child,
+            ),
+        }
+        function_depends_on: list[pulumi.Resource] = list(build_grants.values())
+        if stack.iam_wait_seconds:
+            # New IAM grants take up to a minute to apply. The wait runs when it is created, and again only when a
+            # grant is replaced (its id is a trigger), not on every `pulumi up`.
+            # Source: pulumi.com/registry/packages/time/api-docs/sleep ("triggers: Arbitrary map of values that,
+            # when changed, will run any creation or destroy delays again"; "Updating [createDuration] by itself
+            # will not trigger a delay").
+            function_depends_on = [time.Sleep(
+                f"{name}-iam-propagation",
+                create_duration=f"{stack.iam_wait_seconds}s",
+                triggers={key: grant.id for key, grant in build_grants.items()},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(build_grants.values())),
+            )]
 
         function = gcp.cloudfunctionsv2.Function(
             f"{name}-function",
@@ -97,13 +159,14 @@ class GcpFunction(pulumi.ComponentResource):
                 "all_traffic_on_latest_revision": True,
                 "environment_variables": function_environment(stack),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=build_grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=function_depends_on),
         )
 
+        # One binding per principal, named after it: removing one invoker leaves the others untouched.
         members = ["allUsers"] if stack.public else list(stack.invokers)
-        for index, member in enumerate(members):
+        for member in members:
             gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{index}",
+                f"{name}-invoker-{principal_slug(member)}",
                 project=function.project,
                 location=function.location,
                 name=function.service_config.apply(lambda config: config.service),
@@ -112,5 +175,5 @@ class GcpFunction(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.url = function.url
+        self.url = function.service_config.apply(lambda config: config.uri)
         self.register_outputs({"url": self.url})

@@ -16,13 +16,15 @@ except ImportError:  # pragma: no cover - exercised by the Pulumi CLI only
     import tinyllm_rules as rules
 
 ALLOW_PUBLIC = PolicyConfigSchema(
-    properties={"allowPublic": {"type": "boolean", "default": False}},
+    properties={"allowPublic": {"type": "boolean", "default": False},
+                "allowUncapped": {"type": "boolean", "default": False}},
 )
 
 
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    allow_public = bool(args.get_config().get("allowPublic", False))
-    for message in rules.violations(args.resource_type, dict(args.props), allow_public):
+    config = args.get_config()
+    allow_public, allow_uncapped = bool(config.get("allowPublic", False)), bool(config.get("allowUncapped", False))
+    for message in rules.violations(args.resource_type, dict(args.props), allow_public, allow_uncapped):
         report_violation(message, None)
 
 

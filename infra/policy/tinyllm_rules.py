@@ -4,12 +4,14 @@ Used twice: by the Pulumi policy pack (`pulumi up --policy-pack infra/policy`) o
 tests/infra on the resources the program registers under mocks. `grants()` turns a resource into the IAM grants
 it creates; `ALLOWED_GRANTS` is the explicit allow-list per cloud; `violations()` applies every rule.
 Props use the engine's camelCase input names. `allow_public` is the one switch that permits public access
-(the stack's `tinyllm:public`; for the policy pack, its `allowPublic` config).
+(the stack's `tinyllm:public`; for the policy pack, its `allowPublic` config); `allow_uncapped` the one that permits
+a Lambda without reserved concurrency (`tinyllm:maxInstances: 0`; the pack's `allowUncapped`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers", "*"}
@@ -20,7 +22,13 @@ AZURE_ROLE_NAMES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
+# A project-level grant conditioned to the Google-managed source bucket of Cloud Run functions and its objects
+# (infra/gcp.py gcf_sources_condition): scoped to that one bucket, not the project.
+GCF_SOURCES_CONDITION = re.compile(
+    r'resource\.name == "projects/_/buckets/(gcf-v2-sources-[0-9]+-[a-z0-9-]+)" \|\| '
+    r'resource\.name\.startsWith\("projects/_/buckets/\1/objects/"\)')
 
 
 @dataclass(frozen=True, order=True)
@@ -46,10 +54,12 @@ ALLOWED_GRANTS = {
         ("roles/logging.logWriter", "project"),  # Cloud Logging has no narrower scope for writing entries
         ("roles/artifactregistry.writer", "artifact-registry-repository"),
         ("roles/storage.objectViewer", "storage-bucket"),
+        ("roles/storage.objectViewer", "gcf-v2-sources-bucket"),  # the build reads its source there
         ("roles/run.invoker", "cloud-run-service"),
     },
     "azure": {
         ("Storage Blob Data Owner", "storage-account"),
+        ("Monitoring Metrics Publisher", "application-insights-component"),  # identity-based log ingestion
     },
 }
 
@@ -105,6 +115,9 @@ def grants(resource_type: str, props: dict) -> list[Grant]:
         return [Grant("aws", props["action"], kind, props["principal"])]
     if resource_type in GCP_IAM_SCOPES or (resource_type.startswith("gcp:") and "iam" in resource_type.lower()):
         scope = GCP_IAM_SCOPES.get(resource_type, f"other:{resource_type}")
+        condition = (props.get("condition") or {}).get("expression", "")
+        if scope == "project" and GCF_SOURCES_CONDITION.fullmatch(condition):
+            scope = "gcf-v2-sources-bucket"
         members = props.get("members") or [props.get("member")]
         return [Grant("gcp", props.get("role", "policy"), scope, str(member)) for member in members]
     if resource_type == "azure-native:authorization:RoleAssignment":
@@ -120,7 +133,8 @@ def _azure_scope_kind(scope: str) -> str:
     if "providers" not in parts:
         return "resource-group" if "resourceGroups" in parts else "subscription"
     provider_type = "/".join(parts[parts.index("providers") + 1:][:2])
-    return {"Microsoft.Storage/storageAccounts": "storage-account"}.get(provider_type, f"other:{provider_type}")
+    return {"Microsoft.Storage/storageAccounts": "storage-account",
+            "Microsoft.Insights/components": "application-insights-component"}.get(provider_type, f"other:{provider_type}")
 
 
 def grant_violations(cloud: str, grant: Grant, allow_public: bool) -> list[str]:
@@ -134,7 +148,7 @@ def grant_violations(cloud: str, grant: Grant, allow_public: bool) -> list[str]:
     return problems
 
 
-def setting_violations(resource_type: str, props: dict, allow_public: bool) -> list[str]:
+def setting_violations(resource_type: str, props: dict, allow_public: bool, allow_uncapped: bool = False) -> list[str]:
     """Non-IAM safety settings: private storage, HTTPS, cost caps, auth on the endpoint."""
     problems = []
 
@@ -148,7 +162,9 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool) -> l
     elif resource_type == "gcp:cloudfunctionsv2/function:Function":
         require(bool(props.get("serviceConfig", {}).get("maxInstanceCount")), "function needs maxInstanceCount")
     elif resource_type == "aws:lambda/function:Function":
-        require(bool(props.get("reservedConcurrentExecutions")), "Lambda needs reserved concurrency (cost cap)")
+        # -1 (or no value) is "no reservation": no cap, refused unless explicitly allowed.
+        require(allow_uncapped or (props.get("reservedConcurrentExecutions") or 0) > 0,
+                "Lambda needs reserved concurrency (cost cap); maxInstances 0 needs allowUncapped")
     elif resource_type == "aws:lambda/functionUrl:FunctionUrl":
         require(allow_public or props.get("authorizationType") == "AWS_IAM", "Function URL must use AWS_IAM auth")
     elif resource_type == "azure-native:storage:StorageAccount":
@@ -166,10 +182,10 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool) -> l
     return problems
 
 
-def violations(resource_type: str, props: dict, allow_public: bool = False) -> list[str]:
+def violations(resource_type: str, props: dict, allow_public: bool = False, allow_uncapped: bool = False) -> list[str]:
     """Every rule applied to one resource; empty means compliant."""
     cloud = resource_type.split(":", 1)[0].replace("azure-native", "azure")
-    found = setting_violations(resource_type, props, allow_public)
+    found = setting_violations(resource_type, props, allow_public, allow_uncapped)
     for grant in grants(resource_type, props):
         found += grant_violations(grant.cloud if cloud not in ALLOWED_GRANTS else cloud, grant, allow_public)
     return found

@@ -2,7 +2,8 @@
 
 `run_stack("aws", public=True)` loads the committed infra/Pulumi.aws.yaml as the stack's config (plus any
 overrides), runs the program with a small fixture zip standing in for the bundle, and returns a `Deployment`:
-every resource the program registered (type, logical name, resolved inputs) and the exported outputs.
+every resource the program registered (type, logical name, resolved inputs), in registration order (a resource
+that depends on others registers after them), and the exported outputs.
 The mocks only invent what a provider would compute (ids, ARNs, URLs); inputs are the program's own.
 """
 
@@ -20,6 +21,7 @@ from pulumi.runtime import mocks
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 ACCOUNT_ID = "123456789012"
+GCP_PROJECT_NUMBER = "314159265358"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
@@ -45,6 +47,11 @@ class Deployment:
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
+
+    def index(self, name: str) -> int:
+        """Registration position of the resource with this logical name."""
+        (position,) = [i for i, r in enumerate(self.resources) if r.name == name]
+        return position
 
     def one(self, type_: str) -> Registered:
         found = self.of_type(type_)
@@ -88,16 +95,20 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
         return {"project": "my-project", "name": inputs["repositoryId"],
                 "id": f"projects/my-project/locations/{inputs['location']}/repositories/{inputs['repositoryId']}"}
     if type_ == "gcp:cloudfunctionsv2/function:Function":
+        # As the API reports them: `url` in the cloudfunctions.net form, `serviceConfig.uri` the Cloud Run one.
         service_config = dict(inputs.get("serviceConfig", {}))
         service_config["service"] = f"projects/my-project/locations/{inputs['location']}/services/{inputs['name']}"
-        return {"project": "my-project", "url": f"https://{inputs['name']}-xyz.a.run.app",
-                "serviceConfig": service_config}
+        service_config["uri"] = f"https://{inputs['name']}-abc123xyz-ew.a.run.app"
+        return {"project": "my-project", "serviceConfig": service_config,
+                "url": f"https://{inputs['location']}-my-project.cloudfunctions.net/{inputs['name']}"}
     if type_.startswith("azure-native:"):
         provider_type = {
             "azure-native:resources:ResourceGroup": "",
             "azure-native:storage:StorageAccount": "/providers/Microsoft.Storage/storageAccounts",
             "azure-native:web:AppServicePlan": "/providers/Microsoft.Web/serverfarms",
             "azure-native:web:WebApp": "/providers/Microsoft.Web/sites",
+            "azure-native:operationalinsights:Workspace": "/providers/Microsoft.OperationalInsights/workspaces",
+            "azure-native:applicationinsights:Component": "/providers/Microsoft.Insights/components",
         }.get(type_)
         extra: dict = {"name": inputs.get("name") or name}
         if type_ == "azure-native:resources:ResourceGroup":
@@ -105,7 +116,11 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
         elif provider_type is not None:
             extra["id"] = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg{provider_type}/{name}"
         if type_ == "azure-native:storage:StorageAccount":
-            extra["primaryEndpoints"] = {"blob": f"https://{name}.blob.core.windows.net/"}
+            extra["name"] = inputs["accountName"]
+            extra["primaryEndpoints"] = {"blob": f"https://{inputs['accountName']}.blob.core.windows.net/"}
+        if type_ == "azure-native:applicationinsights:Component":
+            extra["connectionString"] = ("InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+                                         "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/")
         if type_ == "azure-native:web:WebApp":
             extra["defaultHostName"] = f"{name}.azurewebsites.net"
             extra["identity"] = {"type": "SystemAssigned", "principalId": "11111111-2222-3333-4444-555555555555"}
@@ -125,6 +140,8 @@ class RecordingMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "ci"}, []
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"projectId": "my-project", "number": GCP_PROJECT_NUMBER, "name": "my-project"}, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": SUBSCRIPTION, "tenantId": SUBSCRIPTION, "clientId": "c", "objectId": "o"}, []
         raise AssertionError(f"unexpected invoke {args.token}")

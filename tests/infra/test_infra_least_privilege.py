@@ -21,10 +21,11 @@ def all_violations(deployment, allow_public: bool) -> list[str]:
 # The exact grants each private stack creates (permission, scope kind): nothing more, nothing less.
 EXPECTED_PRIVATE_GRANTS = {
     "gcp": {("roles/logging.logWriter", "project"), ("roles/artifactregistry.writer", "artifact-registry-repository"),
-            ("roles/storage.objectViewer", "storage-bucket")},
+            ("roles/storage.objectViewer", "storage-bucket"), ("roles/storage.objectViewer", "gcf-v2-sources-bucket")},
     "aws": {("logs:CreateLogStream", "own-log-group"), ("logs:PutLogEvents", "own-log-group"),
             ("sts:AssumeRole", "lambda-service-same-account")},
-    "azure": {("Storage Blob Data Owner", "storage-account")},
+    "azure": {("Storage Blob Data Owner", "storage-account"),
+              ("Monitoring Metrics Publisher", "application-insights-component")},
 }
 
 
@@ -95,12 +96,17 @@ def test_aws_role_policy_is_scoped_to_its_own_log_group_and_passes_parliament(ru
     assert [(f.issue, f.detail) for f in findings] == []
 
 
-def test_azure_role_assignment_is_on_the_storage_account_not_the_group_or_subscription(run_stack):
+def test_azure_role_assignments_are_on_the_storage_account_and_the_insights_component_only(run_stack):
     deployment = run_stack("azure")
-    assignment = deployment.one("azure-native:authorization:RoleAssignment").inputs
-    storage_id = "/providers/Microsoft.Storage/storageAccounts/"
-    assert storage_id in assignment["scope"]
-    assert assignment["principalType"] == "ServicePrincipal"
+    scopes = {}
+    for resource in deployment.of_type("azure-native:authorization:RoleAssignment"):
+        (grant,) = grants(resource.type, resource.inputs)
+        scopes[grant.permission] = resource.inputs["scope"]
+        assert resource.inputs["principalType"] == "ServicePrincipal"
+    storage = deployment.one("azure-native:storage:StorageAccount")
+    insights = deployment.one("azure-native:applicationinsights:Component")
+    assert scopes["Storage Blob Data Owner"].endswith(f"/providers/Microsoft.Storage/storageAccounts/{storage.name}")
+    assert scopes["Monitoring Metrics Publisher"].endswith(f"/providers/Microsoft.Insights/components/{insights.name}")
 
 
 # The rules must be able to fail: each of these is a mistake public examples make.

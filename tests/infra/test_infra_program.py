@@ -18,9 +18,10 @@ EXPECTED_INVENTORY = {
         "gcp:storage/bucketObject:BucketObject": 1,
         "gcp:artifactregistry/repository:Repository": 1,
         "gcp:serviceaccount/account:Account": 2,
-        "gcp:projects/iAMMember:IAMMember": 1,
+        "gcp:projects/iAMMember:IAMMember": 2,
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": 1,
         "gcp:storage/bucketIAMMember:BucketIAMMember": 1,
+        "time:index/sleep:Sleep": 1,
         "gcp:cloudfunctionsv2/function:Function": 1,
     },
     "aws": {
@@ -38,7 +39,9 @@ EXPECTED_INVENTORY = {
         "azure-native:storage:BlobContainer": 1,
         "azure-native:web:AppServicePlan": 1,
         "azure-native:web:WebApp": 1,
-        "azure-native:authorization:RoleAssignment": 1,
+        "azure-native:operationalinsights:Workspace": 1,
+        "azure-native:applicationinsights:Component": 1,
+        "azure-native:authorization:RoleAssignment": 2,
         "command:local:Command": 1,
     },
 }
@@ -95,7 +98,8 @@ def test_azure_is_flex_consumption_with_identity_based_storage_and_no_keys(run_s
     assert app["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.12"}
     assert app["functionAppConfig"]["deployment"]["storage"]["authentication"] == {"type": "SystemAssignedIdentity"}
     assert app["functionAppConfig"]["scaleAndConcurrency"]["maximumInstanceCount"] == 40
-    assert set(settings) == {"AzureWebJobsStorage__accountName", "TINYLLM_AZURE_AUTH_LEVEL"}
+    assert set(settings) == {"AzureWebJobsStorage__accountName", "TINYLLM_AZURE_AUTH_LEVEL",
+                             "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
     assert settings["TINYLLM_AZURE_AUTH_LEVEL"] == "FUNCTION"
     storage = deployment.one("azure-native:storage:StorageAccount").inputs
     assert (storage["allowSharedKeyAccess"], storage["allowBlobPublicAccess"], storage["minimumTlsVersion"]) == (
@@ -106,8 +110,9 @@ def test_azure_is_flex_consumption_with_identity_based_storage_and_no_keys(run_s
 def test_azure_deploys_the_package_inside_pulumi_up_and_only_when_it_changes(run_stack):
     deployment = run_stack("azure")
     command = deployment.one("command:local:Command").inputs
-    assert command["create"].startswith("az functionapp deployment source config-zip ")
-    assert command["create"].endswith("azure.zip")
+    assert "az functionapp deployment source config-zip " in command["create"]
+    assert "azure.zip --subscription" in command["create"]
+    assert command["update"] == command["create"]
     assert command["triggers"] == [deployment.outputs["package_sha256"]]
 
 

@@ -1,0 +1,223 @@
+"""What a first `pulumi up` needs that mocks alone would accept without it (issue #9), asserted on the program's
+resources under mocks: each test names the provider fact it encodes (sources cited beside the code in infra/)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from infra_mocks import GCP_PROJECT_NUMBER, SUBSCRIPTION
+
+from infra import naming
+from infra.azure import PUSH_DELAY_SECONDS, PUSH_TIMEOUT_SECONDS, PUSH_TRIES, push_command
+from infra.config import DEFAULTS, ConfigError, StackConfig, from_values
+from infra.gcp import REQUIRED_APIS
+from infra.policy.tinyllm_rules import violations
+
+REPO = Path(__file__).resolve().parents[2]
+PERMISSION = "aws:lambda/permission:Permission"
+INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+
+
+# -- GCP ----------------------------------------------------------------------------------------------------------
+def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run_stack):
+    deployment = run_stack("gcp")
+    build_email = next(a.inputs["accountId"] for a in deployment.of_type("gcp:serviceaccount/account:Account")
+                       if a.inputs["accountId"].endswith("-build"))
+    project_grants = deployment.of_type("gcp:projects/iAMMember:IAMMember")
+    (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == "roles/storage.objectViewer"]
+    assert source_read["member"].startswith(f"serviceAccount:{build_email}@")
+    bucket = f"projects/_/buckets/gcf-v2-sources-{GCP_PROJECT_NUMBER}-europe-west1"
+    assert source_read["condition"]["expression"] == (
+        f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/objects/")')
+    # Every other project-level grant is unconditioned logWriter: no project-wide storage access anywhere.
+    assert [g.inputs["role"] for g in project_grants if "condition" not in g.inputs] == ["roles/logging.logWriter"]
+
+
+def test_gcp_a_condition_for_another_bucket_is_not_the_allow_listed_scope():
+    props = {"role": "roles/storage.objectViewer", "member": "serviceAccount:b@p.iam.gserviceaccount.com",
+             "condition": {"expression": 'resource.name.startsWith("projects/_/buckets/")'}}
+    assert any("allow-list" in v for v in violations("gcp:projects/iAMMember:IAMMember", props))
+
+
+def test_gcp_function_waits_for_every_build_grant_through_a_sleep_triggered_by_their_ids(run_stack):
+    deployment = run_stack("gcp")
+    sleep = deployment.one("time:index/sleep:Sleep")
+    grants = [r for r in deployment.resources if r.name.startswith("tinyllm-build-")
+              and r.type != "gcp:serviceaccount/account:Account"]
+    assert len(grants) == 4
+    assert sleep.inputs["createDuration"] == "60s"
+    # Triggers are the grants' ids: the wait runs again only when a grant is replaced, not on every update.
+    assert sorted(sleep.inputs["triggers"].values()) == sorted(f"{g.name}-id" for g in grants)
+    function_at = deployment.index("tinyllm-function")
+    assert all(deployment.index(g.name) < deployment.index(sleep.name) < function_at for g in grants)
+
+
+@pytest.mark.parametrize("seconds,expected", [(0, None), (90, "90s")])
+def test_gcp_iam_wait_is_configurable_and_zero_removes_it(run_stack, seconds, expected):
+    deployment = run_stack("gcp", iamWaitSeconds=seconds)
+    sleeps = deployment.of_type("time:index/sleep:Sleep")
+    assert [s.inputs["createDuration"] for s in sleeps] == ([expected] if expected else [])
+    assert deployment.index("tinyllm-function") > deployment.index("tinyllm-build-gcf-sources")
+
+
+def test_gcp_exports_the_cloud_run_uri_not_the_cloudfunctions_net_url(run_stack):
+    deployment = run_stack("gcp")
+    assert deployment.outputs["url"] == "https://tinyllm-abc123xyz-ew.a.run.app"
+
+
+def test_gcp_required_apis_are_listed_in_the_readme_and_the_ci_guide():
+    assert {"cloudresourcemanager.googleapis.com", "iam.googleapis.com"} <= set(REQUIRED_APIS)
+    for document in ("README.md", "docs/ci.md"):
+        text = (REPO / document).read_text()
+        assert [api for api in REQUIRED_APIS if api not in text] == [], document
+
+
+# -- names by principal (GCP bindings, AWS permissions) -----------------------------------------------------------
+@pytest.mark.parametrize("stack,resource_type,members", [
+    ("gcp", INVOKER, ["user:alice@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]),
+    ("aws", PERMISSION, ["111111111111", "arn:aws:iam::222222222222:role/caller"]),
+])
+def test_removing_one_principal_leaves_the_others_grants_untouched(run_stack, stack, resource_type, members):
+    def grants_of(deployment):
+        return {(r.name, r.inputs.get("statementId")) for r in deployment.of_type(resource_type)}
+
+    both, second_only = run_stack(stack, invokers=members), run_stack(stack, invokers=members[1:])
+    assert grants_of(second_only) < grants_of(both)
+    assert len(grants_of(both)) == 2 * len(grants_of(second_only))
+
+
+def test_aws_statement_ids_are_valid_and_distinct():
+    members = ["111111111111", "arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:role/" + "x" * 80]
+    slugs = [naming.principal_slug(m) for m in members]
+    assert len(set(slugs)) == len(slugs)
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,80}", f"InvokeFunctionUrl-{slug}") for slug in slugs)
+
+
+# -- AWS ----------------------------------------------------------------------------------------------------------
+def test_aws_public_function_ends_with_exactly_the_two_documented_statements_created_before_the_url(run_stack):
+    deployment = run_stack("aws", public=True)
+    statements = {p.inputs["statementId"]: p.inputs for p in deployment.of_type(PERMISSION)}
+    assert set(statements) == {"FunctionURLAllowPublicAccess", "FunctionURLAllowInvokeAction"}
+    public_url = statements["FunctionURLAllowPublicAccess"]
+    assert (public_url["action"], public_url["principal"], public_url["functionUrlAuthType"]) == (
+        "lambda:InvokeFunctionUrl", "*", "NONE")
+    invoke = statements["FunctionURLAllowInvokeAction"]
+    assert (invoke["action"], invoke["principal"], invoke["invokedViaFunctionUrl"]) == (
+        "lambda:InvokeFunction", "*", True)
+    # The provider adds statements under these ids when it creates a NONE URL and tolerates finding them there.
+    url_at = deployment.index("tinyllm-url")
+    assert all(deployment.index(p.name) < url_at for p in deployment.of_type(PERMISSION))
+
+
+def test_aws_max_instances_zero_means_no_reservation_and_the_rules_refuse_it_unless_allowed(run_stack):
+    deployment = run_stack("aws", maxInstances=0)
+    function = deployment.one("aws:lambda/function:Function")
+    assert function.inputs["reservedConcurrentExecutions"] == -1
+    assert any("allowUncapped" in v for v in violations(function.type, function.inputs))
+    assert violations(function.type, function.inputs, allow_uncapped=True) == []
+
+
+@pytest.mark.parametrize("stack", ["gcp", "azure"])
+def test_max_instances_zero_is_refused_where_it_is_not_a_documented_value(run_stack, stack):
+    with pytest.raises(ConfigError, match="at least 1"):
+        run_stack(stack, maxInstances=0)
+
+
+# -- Azure --------------------------------------------------------------------------------------------------------
+def test_azure_storage_account_name_is_explicit_valid_and_stable_for_the_longest_allowed_prefix(run_stack):
+    prefix = "p" * 16
+    first = run_stack("azure", namePrefix=prefix).one("azure-native:storage:StorageAccount").inputs["accountName"]
+    again = run_stack("azure", namePrefix=prefix).one("azure-native:storage:StorageAccount").inputs["accountName"]
+    assert first == again == naming.storage_account_name(prefix, SUBSCRIPTION, "azure")
+    assert re.fullmatch(r"[a-z0-9]{24}", first) and first.startswith(prefix)
+
+
+@given(st.from_regex(naming.NAME_PREFIX_PATTERN, fullmatch=True), st.text(max_size=40), st.text(max_size=20))
+def test_every_allowed_prefix_gives_a_valid_storage_account_name(prefix, subscription, stack):
+    name = naming.storage_account_name(prefix, subscription, stack)
+    assert re.fullmatch(r"[a-z0-9]{3,24}", name) and name.startswith(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["tinyllmpr10000host", "Tinyllm", "tiny-llm", "ab", "1tinyllm"])
+def test_an_impossible_prefix_is_refused_with_the_limit_named(run_stack, prefix):
+    with pytest.raises(ConfigError, match=r"namePrefix must be 3 to 16 lowercase letters or digits.*24"):
+        run_stack("azure", namePrefix=prefix)
+
+
+def test_azure_logs_go_to_a_workspace_based_insights_with_identity_ingestion_only(run_stack):
+    deployment = run_stack("azure", logRetentionDays=90)
+    workspace = deployment.one("azure-native:operationalinsights:Workspace")
+    insights = deployment.one("azure-native:applicationinsights:Component").inputs
+    assert workspace.inputs["retentionInDays"] == 90
+    assert insights["workspaceResourceId"].endswith(f"/workspaces/{workspace.name}")
+    assert (insights["ingestionMode"], insights["disableLocalAuth"]) == ("LogAnalytics", True)
+    app = deployment.one("azure-native:web:WebApp").inputs
+    settings = {s["name"]: s["value"] for s in app["siteConfig"]["appSettings"]}
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
+    assert "<request-id>" in deployment.outputs["log_query"]
+
+
+def test_azure_log_retention_outside_log_analytics_range_is_refused(run_stack):
+    with pytest.raises(ConfigError, match="30 to 730"):
+        run_stack("azure", logRetentionDays=14)
+
+
+def test_azure_push_names_the_subscription_turns_remote_build_off_and_is_bounded(run_stack):
+    command = run_stack("azure").one("command:local:Command").inputs["create"]
+    assert f"--subscription {SUBSCRIPTION}" in command
+    assert "--build-remote false" in command
+    assert f"--timeout {PUSH_TIMEOUT_SECONDS}" in command
+    assert f"-ge {PUSH_TRIES}" in command and f"sleep {PUSH_DELAY_SECONDS}" in command
+    assert (PUSH_TRIES, PUSH_DELAY_SECONDS) == (10, 30)
+
+
+def fake_az(tmp_path: Path, failures: int) -> Path:
+    """An `az` that fails `failures` times (as Flex does while the role assignment propagates), then succeeds."""
+    script = tmp_path / "bin" / "az"
+    script.parent.mkdir()
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> "{tmp_path}/calls"
+count=$(wc -l < "{tmp_path}/calls")
+[ "$count" -gt {failures} ] || {{ echo "403 This request is not authorized" >&2; exit 3; }}
+""")
+    script.chmod(0o755)
+    return script.parent
+
+
+@pytest.mark.parametrize("failures,tries,exit_code,calls", [(0, 10, 0, 1), (2, 10, 0, 3), (99, 4, 3, 4)])
+def test_the_push_retries_until_success_and_stops_after_the_last_try(tmp_path, failures, tries, exit_code, calls):
+    bin_dir = fake_az(tmp_path, failures)
+    command = push_command("rg", "app", "dist/azure.zip", "sub-1", tries=tries, delay=0)
+    result = subprocess.run(["/bin/sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == exit_code
+    lines = (tmp_path / "calls").read_text().splitlines()
+    assert len(lines) == calls
+    assert lines[0] == ("functionapp deployment source config-zip --resource-group rg --name app --src "
+                        f"dist/azure.zip --subscription sub-1 --build-remote false --timeout {PUSH_TIMEOUT_SECONDS}")
+    if exit_code:
+        assert f"package push failed {tries} times" in result.stderr
+
+
+# -- config -------------------------------------------------------------------------------------------------------
+def test_config_defaults_are_the_dataclass_defaults():
+    stack = from_values({"tinyllm:cloud": "gcp", "gcp:region": "europe-west1"}.get)
+    assert stack == StackConfig(cloud="gcp", region="europe-west1")
+    assert DEFAULTS["max_instances"] == StackConfig.__dataclass_fields__["max_instances"].default
+
+
+@pytest.mark.parametrize("key,raw,message", [
+    ("memoryMb", "lots", "tinyllm:memoryMb must be an integer"),
+    ("public", "yes", "tinyllm:public must be true or false"),
+    ("invokers", "user:a@example.com", "tinyllm:invokers must be a list of strings"),
+])
+def test_malformed_config_values_name_the_key(key, raw, message):
+    values = {"tinyllm:cloud": "gcp", "gcp:region": "europe-west1", f"tinyllm:{key}": raw}
+    with pytest.raises(ConfigError, match=message):
+        from_values(values.get)
