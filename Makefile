@@ -8,7 +8,7 @@ PORT   ?= 8080
 STACK  ?= gcp
 CLOUD  ?= gcp
 
-.PHONY: install model serve test bench bundle deploy destroy smoke clean
+.PHONY: install model serve test bench bundle preflight deploy destroy smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ bench: model
 bundle: model
 	$(BIN)/python -m infra.bundle $(CLOUD) $(if $(ARCH),--arch $(ARCH),)
 
-deploy: install
+# What a first `pulumi up` needs (CLI, credentials, quotas, APIs, providers), checked before anything is created.
+preflight: install
+	$(BIN)/python -m infra.preflight $(STACK)
+
+deploy: preflight
 	cd infra && pulumi up --stack $(STACK)
 
 destroy: install

@@ -33,7 +33,7 @@ def _hex(*parts: str) -> str:
 
 
 def storage_account_name(prefix: str, *scope: str) -> str:
-    """`prefix` followed by hash characters of `scope`, exactly 24 characters: valid, stable, and distinct per scope."""
+    """`prefix` then hash characters of `scope`, exactly 24 characters: valid, stable, and distinct per scope."""
     if not valid_name_prefix(prefix):
         raise ValueError(f"name prefix {prefix!r} is not {NAME_PREFIX_RULE}")
     return prefix + _hex(*scope)[: STORAGE_ACCOUNT_NAME_MAX - len(prefix)]
@@ -42,6 +42,7 @@ def storage_account_name(prefix: str, *scope: str) -> str:
 def principal_slug(principal: str) -> str:
     """A short name for a principal: its readable part (lowercase letters, digits, dashes, at most 40 characters) and
     8 hash characters of the whole principal, so two principals that read alike still get different names.
-    Fits a Lambda statement id (`[a-zA-Z0-9-_]{1,100}`, docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html)."""
+    Fits a Lambda statement id (`[a-zA-Z0-9-_]{1,100}`,
+    docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html)."""
     readable = re.sub(r"[^a-z0-9]+", "-", principal.lower()).strip("-")[:40].strip("-") or "principal"
     return f"{readable}-{_hex(principal)[:8]}"

@@ -3,6 +3,7 @@ resources under mocks: each test names the provider fact it encodes (sources cit
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -120,6 +121,9 @@ def test_aws_max_instances_zero_means_no_reservation_and_the_rules_refuse_it_unl
     assert function.inputs["reservedConcurrentExecutions"] == -1
     assert any("allowUncapped" in v for v in violations(function.type, function.inputs))
     assert violations(function.type, function.inputs, allow_uncapped=True) == []
+    # The pack's switch for it: `--policy-pack-config policy/uncapped.json`.
+    config = json.loads((REPO / "infra" / "policy" / "uncapped.json").read_text())
+    assert config == {"tinyllm-least-privilege": {"allowUncapped": True}}
 
 
 @pytest.mark.parametrize("stack", ["gcp", "azure"])

@@ -1,0 +1,106 @@
+"""GCP preflight with google-auth and the Service Usage REST API: whose credentials, which project, and whether
+the program's APIs (infra.gcp.REQUIRED_APIS) are enabled in it.
+
+Credentials are looked for where the Pulumi GCP provider looks, without the metadata server: GOOGLE_CREDENTIALS
+(the key's JSON), GOOGLE_APPLICATION_CREDENTIALS (a file), then gcloud's application-default credentials file.
+The project: `gcp:project`, else GOOGLE_PROJECT, GOOGLE_CLOUD_PROJECT, GCLOUD_PROJECT or CLOUDSDK_CORE_PROJECT
+(pulumi.com/registry/packages/gcp/installation-configuration), else the credentials' own project.
+API states: GET https://serviceusage.googleapis.com/v1/projects/PROJECT/services:batchGet?names=projects/PROJECT/
+services/API (at most 30 names; needs serviceusage.services.get), answering {"services": [{"name": ...,
+"state": "ENABLED" | "DISABLED"}]} (cloud.google.com/service-usage/docs/reference/rest/v1/services/batchGet).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from infra.config import StackConfig
+from infra.gcp import REQUIRED_APIS
+from infra.preflight import Report, one_line
+
+SERVICE_USAGE = "https://serviceusage.googleapis.com"
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+PROJECT_VARIABLES = ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+LOGIN_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file"
+
+
+def load_credentials(environ=os.environ):
+    """(credentials, their project, where they came from), or None when there are none."""
+    import google.auth
+    from google.auth import _cloud_sdk
+
+    if environ.get("GOOGLE_CREDENTIALS"):
+        credentials, project = google.auth.load_credentials_from_dict(
+            json.loads(environ["GOOGLE_CREDENTIALS"]), scopes=SCOPES)
+        return credentials, project, "GOOGLE_CREDENTIALS"
+    path = environ.get("GOOGLE_APPLICATION_CREDENTIALS") or _cloud_sdk.get_application_default_credentials_path()
+    if not os.path.isfile(path):
+        return None
+    credentials, project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
+    return credentials, project, path
+
+
+def identity_of(credentials) -> str:
+    email = getattr(credentials, "service_account_email", None)
+    if email:
+        return f"service account {email}"
+    account = getattr(credentials, "account", None)
+    return f"user {account}" if account else f"{type(credentials).__module__.rsplit('.', 1)[-1]} credentials"
+
+
+def check(stack: StackConfig, values: dict[str, str], report: Report, *, service_usage: str = SERVICE_USAGE,
+          environ=os.environ) -> None:
+    import google.auth.exceptions
+    import google.auth.transport.requests
+    import requests
+
+    try:
+        found = load_credentials(environ)
+    except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
+        report.problem(f"the GCP credentials cannot be read: {one_line(error)}", LOGIN_FIX)
+        return
+    if found is None:
+        report.problem("no GCP credentials found (GOOGLE_CREDENTIALS, GOOGLE_APPLICATION_CREDENTIALS, gcloud's "
+                       "application-default credentials; the metadata server is not probed)", LOGIN_FIX)
+        return
+    credentials, credentials_project, source = found
+    try:
+        credentials.refresh(google.auth.transport.requests.Request())
+    except google.auth.exceptions.GoogleAuthError as error:
+        report.problem(f"the GCP credentials from {source} were refused: {one_line(error)}", LOGIN_FIX)
+        return
+    report.good(f"GCP identity: {identity_of(credentials)} (from {source})")
+
+    project = values.get("gcp:project") or next(
+        (environ[name] for name in PROJECT_VARIABLES if environ.get(name)), None) or credentials_project
+    if not project:
+        report.problem("no GCP project is set for the stack",
+                       f"pulumi config set gcp:project <project-id> --stack <stack> (region {stack.region})")
+        return
+    names = [f"projects/{project}/services/{api}" for api in REQUIRED_APIS]
+    try:
+        response = requests.get(f"{service_usage}/v1/projects/{project}/services:batchGet",
+                                params={"names": names}, timeout=30,
+                                headers={"Authorization": f"Bearer {credentials.token}"})
+    except requests.RequestException as error:
+        report.problem(f"the Service Usage API could not be reached: {one_line(error)}", "check the network")
+        return
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        report.problem(f"cannot read the API states of project {project} (HTTP {response.status_code}: "
+                       f"{one_line(message, 150)})",
+                       "check the project id and that you have serviceusage.services.get on it "
+                       "(e.g. roles/serviceusage.serviceUsageViewer)")
+        return
+    enabled = {service["name"].rsplit("/", 1)[-1] for service in response.json().get("services", [])
+               if service.get("state") == "ENABLED"}
+    missing = [api for api in REQUIRED_APIS if api not in enabled]
+    if missing:
+        report.problem(f"GCP project {project}: APIs not enabled: {', '.join(missing)}",
+                       f"gcloud services enable {' '.join(missing)} --project {project}")
+    else:
+        report.good(f"GCP project {project}: all {len(REQUIRED_APIS)} required APIs enabled")
