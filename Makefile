@@ -47,7 +47,13 @@ deploy: preflight
 destroy: install
 	cd infra && pulumi destroy --stack $(STACK)
 
-smoke: install
+# The smoke client needs only the `smoke` extra (botocore for SigV4), never torch or the dev set: CI runs it in a
+# virtualenv that has just `.[infra]`, where .installed does not exist.
+$(VENV)/.smoke-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[smoke]'
+	touch $@
+
+smoke: $(VENV)/.smoke-installed
 	$(BIN)/python -m infra.smoke $(STACK)
 
 clean:

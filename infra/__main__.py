@@ -23,7 +23,9 @@ COMPONENTS = {"gcp": GcpFunction, "aws": AwsFunction, "azure": AzureFunction}
 def main(build_package: Callable[..., Package]) -> None:
     stack = config.load()
     package = build_package(stack.cloud, arch=stack.architecture)
-    function = COMPONENTS[stack.cloud]("tinyllm", stack, package)
+    # Named after the prefix, so every auto-named resource (AWS role, GCP bucket, Azure group) starts with it too:
+    # the CI identity of PR stacks is limited to `tinyllmpr*` names (docs/ci.md).
+    function = COMPONENTS[stack.cloud](stack.name_prefix, stack, package)
     pulumi.export("url", function.url)
     pulumi.export("cloud", stack.cloud)
     pulumi.export("public", stack.public)

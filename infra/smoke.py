@@ -5,8 +5,11 @@ from the stack's `cloud` output.
 
 Reads the stack outputs with the Pulumi CLI, then GETs /healthz and /v1/models and POSTs a tiny completion.
 Credentials, per cloud (private stacks):
-- gcp:   a Google ID token from `gcloud auth print-identity-token`, sent in `X-Serverless-Authorization` when an
-         API key also needs the `Authorization` header (Cloud Run accepts either header for the token).
+- gcp:   a Google ID token whose audience is the function URL: `TINYLLM_ID_TOKEN` when set (CI mints it with
+         google-github-actions/auth `token_format: id_token`, because `gcloud auth print-identity-token` cannot
+         with Workload Identity Federation credentials: google-github-actions/auth#291), else
+         `gcloud auth print-identity-token` (a user's own login). Sent in `X-Serverless-Authorization` when an API
+         key also needs the `Authorization` header (Cloud Run accepts either header for the token).
 - aws:   SigV4 for the `lambda` service, signed by botocore with the default credential chain.
 - azure: the default function key (from the stack's `key_command`) in `x-functions-key`.
 `TINYLLM_API_KEY`, when set, is sent as `Authorization: Bearer <key>`.
@@ -19,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,24 +52,43 @@ def auth_headers(cloud: str, outputs: dict, method: str, url: str, body: bytes |
     return headers
 
 
+class SmokeError(Exception):
+    """A smoke run that cannot start or fails, with a message that says what to do."""
+
+
+def _run(command: list[str] | str, what: str, **kwargs) -> str:
+    """stdout of a helper command (pulumi, gcloud, az), or a SmokeError naming the command and its error."""
+    try:
+        return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs).stdout.strip()
+    except FileNotFoundError as error:
+        raise SmokeError(f"{what}: {error.filename} is not installed or not on PATH") from None
+    except subprocess.CalledProcessError as error:
+        raise SmokeError(f"{what} failed (exit {error.returncode}): {error.stderr.strip()[-500:]}") from None
+
+
+def gcp_id_token(environ=os.environ) -> str:
+    """An ID token for the function: CI's pre-minted TINYLLM_ID_TOKEN, else the user's gcloud login."""
+    token = environ.get("TINYLLM_ID_TOKEN", "").strip()
+    if token:
+        return token
+    return _run(["gcloud", "auth", "print-identity-token"], "gcloud auth print-identity-token (or set TINYLLM_ID_TOKEN)")
+
+
 def _credential(cloud: str, outputs: dict) -> tuple[str | None, object]:
     if outputs.get("public"):
         return None, None
     if cloud == "gcp":
-        token = subprocess.run(["gcloud", "auth", "print-identity-token"], check=True, capture_output=True, text=True)
-        return token.stdout.strip(), None
+        return gcp_id_token(), None
     if cloud == "azure":
-        key = subprocess.run(outputs["key_command"], shell=True, check=True, capture_output=True, text=True)
-        return key.stdout.strip(), None
+        return _run(outputs["key_command"], "reading the function key", shell=True), None
     import botocore.session
 
     return None, botocore.session.Session().get_credentials().get_frozen_credentials()
 
 
 def main(stack: str) -> int:
-    outputs = json.loads(subprocess.run(
-        ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-        cwd=INFRA, check=True, capture_output=True, text=True).stdout)
+    outputs = json.loads(_run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+                              f"pulumi stack output --stack {stack}", cwd=INFRA))
     cloud, base = outputs["cloud"], outputs["url"].rstrip("/")
     api_key = os.environ.get("TINYLLM_API_KEY")
     credential, aws_credentials = _credential(cloud, outputs)
@@ -74,13 +97,21 @@ def main(stack: str) -> int:
     for method, path, body in calls:
         url = base + path
         headers = auth_headers(cloud, outputs, method, url, body, api_key, credential, aws_credentials)
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers),
-                                    timeout=120) as response:
-            print(f"{method} {path} -> {response.status} {response.read(300).decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers),
+                                        timeout=120) as response:
+                print(f"{method} {path} -> {response.status} {response.read(300).decode(errors='replace')}")
+        except urllib.error.HTTPError as error:
+            raise SmokeError(f"{method} {path} -> {error.code} {error.read(300).decode(errors='replace')}") from None
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise SmokeError(f"{method} {url}: {getattr(error, 'reason', error)}") from None
     return 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m infra.smoke STACK   (gcp, aws, azure, pr-<number>-<cloud>, ...)")
-    sys.exit(main(sys.argv[1]))
+    try:
+        sys.exit(main(sys.argv[1]))
+    except SmokeError as error:
+        sys.exit(f"smoke: {error}")

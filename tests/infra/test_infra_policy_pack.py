@@ -1,47 +1,60 @@
-"""The policy pack's validators, run the way the Pulumi engine runs them, on the program's mocked resources."""
+"""The policy pack, run as `pulumi preview|up --policy-pack infra/policy` runs it (tests/infra/policy_harness.py):
+its own gRPC server, configured from the same JSON files CI passes, judging the program's resources."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import pytest
 import yaml
-from pulumi_policy import EnforcementLevel, PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from policy_harness import MANDATORY, POLICY_DIR, PackServer, StackResource, from_deployment
 
-from infra.policy.pack import policies
+from infra.policy.pack import RESOURCE_POLICY, STACK_POLICY
+from infra.policy.tinyllm_rules import UNKNOWN_SENTINELS
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
+PRIVATE, PUBLIC, UNCAPPED = (POLICY_DIR / name for name in ("private.json", "public.json", "uncapped.json"))
 
 
-def run_pack(deployment, allow_public: bool) -> list[str]:
-    messages: list[str] = []
-    for policy in policies():
-        for resource in deployment.resources:
-            args = ResourceValidationArgs(
-                resource_type=resource.type, props=resource.inputs, urn=f"urn:{resource.name}", name=resource.name,
-                opts=PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), []),
-                provider=None, config={"allowPublic": allow_public},
-            )
-            policy.validate(args, lambda message, urn=None: messages.append(f"{resource.name}: {message}"))
-    return messages
+@pytest.fixture(scope="module")
+def pack():
+    server = PackServer()
+    yield server
+    server.close()
+
+
+def test_the_pack_serves_two_mandatory_policies_that_the_config_files_name(pack):
+    policies = {policy.name: policy.enforcementLevel for policy in pack.info().policies}
+    assert policies == {RESOURCE_POLICY: MANDATORY, STACK_POLICY: MANDATORY}
+    for config in (PRIVATE, PUBLIC, UNCAPPED):
+        assert set(json.loads(config.read_text())) <= set(policies), config.name
+    manifest = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
 
 
 @pytest.mark.parametrize("stack", ["gcp", "aws", "azure"])
-def test_pack_passes_each_committed_stack(run_stack, stack):
-    assert run_pack(run_stack(stack), allow_public=False) == []
+@pytest.mark.parametrize("prefix", ["tinyllm", "tinyllmpr12"])
+def test_pack_passes_each_committed_stack_and_its_pr_stacks(pack, run_stack, stack, prefix):
+    resources = from_deployment(run_stack(stack, namePrefix=prefix))
+    assert pack.violations(resources, PRIVATE) == []
 
 
 @pytest.mark.parametrize("stack", ["gcp", "aws"])
-def test_pack_blocks_a_public_stack_unless_allow_public_is_configured(run_stack, stack):
-    deployment = run_stack(stack, public=True)
-    assert run_pack(deployment, allow_public=False)
-    assert run_pack(deployment, allow_public=True) == []
+def test_pack_blocks_a_public_stack_unless_allow_public_is_configured(pack, run_stack, stack):
+    resources = from_deployment(run_stack(stack, public=True))
+    assert any("without public: true" in message for message in pack.violations(resources, PRIVATE))
+    assert pack.violations(resources, PUBLIC) == []
 
 
-def test_pack_is_mandatory_and_loadable_by_the_cli():
-    (policy,) = policies()
-    assert policy.enforcement_level == EnforcementLevel.MANDATORY
-    manifest = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
-    assert manifest["runtime"]["name"] == "python"
-    assert "pulumi-policy" in (POLICY_DIR / "requirements.txt").read_text()
-    assert "PolicyPack(" in (POLICY_DIR / "__main__.py").read_text()
+def test_gcp_configured_invokers_pass(pack, run_stack):
+    members = ["user:alice@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]
+    assert pack.violations(from_deployment(run_stack("gcp", invokers=members)), PRIVATE) == []
+
+
+def test_a_value_unknown_during_preview_is_reported_as_not_checkable_yet_not_as_passing_or_failing(pack, run_stack):
+    unknown = next(iter(UNKNOWN_SENTINELS))
+    resources = from_deployment(run_stack("aws"))
+    previewed = [StackResource(r.type, r.name, {**r.inputs, "policy": unknown}, {**r.outputs, "policy": unknown})
+                 if r.type == "aws:iam/rolePolicy:RolePolicy" else r for r in resources]
+    verdicts = pack.verdicts(previewed, PRIVATE)
+    assert [v for v in verdicts if v.mandatory] == []
+    assert any("can't run policy" in v.message for v in verdicts)

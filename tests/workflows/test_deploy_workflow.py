@@ -16,35 +16,46 @@ VARIABLE = re.compile(r"vars\.([A-Z][A-Z0-9_]*)")
 PR_STACK = "pr-${{ github.event.pull_request.number }}-${{ matrix.cloud }}"
 
 
-def run_cloud_picker(deploy: Workflow, tmp_path: Path, configured: set[str]) -> list[str]:
-    """Run the `clouds` job's script as the runner would, with each cloud's 'all variables set' flag."""
+def run_cloud_picker(deploy: Workflow, tmp_path: Path, configured: set[str],
+                     with_pr_stacks: set[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """Run the `clouds` job's script as the runner would, with each cloud's 'all variables set' flags."""
     step = deploy.jobs["clouds"]["steps"][0]
     output = tmp_path / "github_output"
     env = {name.upper(): str(name in configured).lower() for name in CLOUDS}
+    env |= {f"{name.upper()}_PR_STACKS": str(name in with_pr_stacks).lower() for name in CLOUDS}
     subprocess.run(["bash", "-e", "-c", step["run"]], env={**env, "GITHUB_OUTPUT": str(output)}, check=True,
                    capture_output=True)
-    key, value = output.read_text().strip().split("=", 1)
-    assert key == "clouds"
-    return json.loads(value)
+    found = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert set(found) == {"clouds", "pr-clouds"}
+    return json.loads(found["clouds"]), json.loads(found["pr-clouds"])
 
 
 @pytest.mark.parametrize("configured", [set(), {"aws"}, {"gcp", "azure"}, set(CLOUDS)])
 def test_only_configured_clouds_enter_the_matrix(by_name: dict[str, Workflow], tmp_path: Path,
                                                  configured: set[str]) -> None:
-    clouds = run_cloud_picker(by_name["deploy.yml"], tmp_path, configured)
+    clouds, pr_clouds = run_cloud_picker(by_name["deploy.yml"], tmp_path, configured, with_pr_stacks={"aws"})
     assert clouds == [cloud for cloud in CLOUDS if cloud in configured]
+    assert pr_clouds == (["aws"] if "aws" in configured else [])  # a PR stack also needs its cloud configured
+
+
+def variables_by_role(stack_workflow: Workflow) -> dict[str, set[str]]:
+    """The repository variables pulumi-stack.yml reads, split into those of PR stacks and all the others."""
+    used = set(VARIABLE.findall(stack_workflow.text))
+    pr_stacks = {name for name in used if "_PR_STACKS_" in name}
+    return {"pr-stacks": pr_stacks, "required": used - pr_stacks}
 
 
 def test_a_cloud_counts_as_configured_only_with_every_variable_its_deployment_needs(
     by_name: dict[str, Workflow],
 ) -> None:
     picker_env = by_name["deploy.yml"].jobs["clouds"]["steps"][0]["env"]
-    needed = set(VARIABLE.findall(by_name["pulumi-stack.yml"].text))
-    optional = {name for name in needed if "_PREVIEW_" in name}  # a preview falls back to the deploy identity
+    needed = variables_by_role(by_name["pulumi-stack.yml"])
     for cloud in CLOUDS:
         prefix = f"{cloud.upper()}_"
-        required = {name for name in needed - optional if name.startswith(prefix)}
+        required = {name for name in needed["required"] if name.startswith(prefix)}
         assert required and required == set(VARIABLE.findall(picker_env[cloud.upper()]))
+        pr_stacks = {name for name in needed["pr-stacks"] if name.startswith(prefix)}
+        assert pr_stacks and pr_stacks == set(VARIABLE.findall(picker_env[f"{cloud.upper()}_PR_STACKS"]))
 
 
 def test_every_repository_variable_is_documented(workflows: list[Workflow]) -> None:
@@ -55,10 +66,11 @@ def test_every_repository_variable_is_documented(workflows: list[Workflow]) -> N
 
 def matrix_jobs_calling_the_stack_workflow(deploy: Workflow) -> dict[str, dict]:
     jobs = {job_id: job for job_id, job in deploy.jobs.items() if job.get("uses", "").endswith("/pulumi-stack.yml")}
-    for job in jobs.values():
+    for job_id, job in jobs.items():
+        output = "pr-clouds" if job["with"]["environment"] == "pr-stacks" else "clouds"
         assert job["needs"] == "clouds"
-        assert job["strategy"]["matrix"]["cloud"] == "${{ fromJSON(needs.clouds.outputs.clouds) }}"
-        assert "needs.clouds.outputs.clouds != '[]'" in job["if"]  # an empty matrix is an error, not a skip
+        assert job["strategy"]["matrix"]["cloud"] == f"${{{{ fromJSON(needs.clouds.outputs.{output}) }}}}", job_id
+        assert f"needs.clouds.outputs.{output} != '[]'" in job["if"]  # an empty matrix is an error, not a skip
     return jobs
 
 
