@@ -117,7 +117,8 @@ class App:
         self.log = log
         self.cors = cors
         cfg = loaded.model.cfg
-        self.fields = {route: request_fields(route, cfg.n_positions, cfg.vocab_size) for route in ("completions", "chat")}
+        self.fields = {route: request_fields(route, cfg.n_positions, cfg.vocab_size)
+                       for route in ("completions", "chat")}
         self.fields.update(tokenizer_fields(cfg.n_positions, cfg.vocab_size))
         self.openapi_document = openapi_document(loaded.name, cfg.n_positions, cfg.vocab_size)
         self.routes = {
@@ -264,8 +265,8 @@ class App:
     def model_card(self, request: Request, record: dict) -> Response:
         model_id = request.path.rstrip("/")[len(MODEL_PATH):]
         if model_id != self.loaded.name:
-            raise ApiError(404, f"'model': the model {model_id[:64]!r} does not exist; this server has {self.loaded.name!r}",
-                           param="model", code="model_not_found")
+            raise ApiError(404, f"'model': the model {model_id[:64]!r} does not exist; this server has "
+                                f"{self.loaded.name!r}", param="model", code="model_not_found")
         return json_response(200, self.model_object())
 
     def tokenize(self, request: Request, record: dict) -> Response:
@@ -307,7 +308,8 @@ class App:
                            code="unsupported_media_type")
         return parse_json(request.body)
 
-    def logged_stream(self, chunks: Generator[bytes, None, None], status: int, record: dict, started: float) -> Iterator[bytes]:
+    def logged_stream(self, chunks: Generator[bytes, None, None], status: int, record: dict,
+                      started: float) -> Iterator[bytes]:
         """Pass the events through, then write the log line once the stream has ended."""
         try:
             for chunk in chunks:

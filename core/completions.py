@@ -49,15 +49,16 @@ class Prompt:
 # -- tokens as text and bytes ---------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-level alphabet (the one `tokenizers`' ByteLevel uses), from character back to byte."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars, extra = list(printable), 0
+    """GPT-2's byte-level alphabet (bytes_to_unicode in openai/gpt-2's encoder.py, which `tokenizers`' ByteLevel
+    uses), from character back to byte: printable bytes stand for themselves, the others for 256 + n."""
+    byte_values = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    code_points, shifted = list(byte_values), 0
     for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, chars)}
+        if b not in byte_values:
+            byte_values.append(b)
+            code_points.append(256 + shifted)
+            shifted += 1
+    return {chr(c): b for b, c in zip(byte_values, code_points)}
 
 
 def token_text(tokenizer: Tokenizer, token: int) -> str:

@@ -103,8 +103,8 @@ def post_operation(summary: str, request_schema_name: str, response_schema: str)
 
 def get_operation(summary: str, response_schema: dict, secured: bool, not_found: bool = False) -> dict:
     errors = (401, 405, 500) if secured else (405, 500)
-    op = {"summary": summary, "responses": {"200": {"description": "OK", "content": {JSON: {"schema": response_schema}}},
-                                            **error_responses(*errors, *((404,) if not_found else ()))}}
+    ok = {"description": "OK", "content": {JSON: {"schema": response_schema}}}
+    op = {"summary": summary, "responses": {"200": ok, **error_responses(*errors, *((404,) if not_found else ()))}}
     if secured:
         op["security"] = SECURED
     return op

@@ -182,7 +182,8 @@ def logit_bias_field(vocab_size: int) -> Field:
             if not (key.isascii() and key.isdigit() and int(key) < vocab_size):
                 raise invalid("logit_bias", f"keys must be token ids from 0 to {vocab_size - 1}, got {key[:20]!r}")
             if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -MAX_BIAS <= bias <= MAX_BIAS:
-                raise invalid("logit_bias", f"token {key}: the bias must be a number from {-MAX_BIAS:g} to {MAX_BIAS:g}")
+                raise invalid("logit_bias", f"token {key}: the bias must be a number from {-MAX_BIAS:g} to "
+                                            f"{MAX_BIAS:g}")
             pairs.append((int(key), float(bias)))
         return tuple(sorted(pairs))
 
@@ -323,9 +324,12 @@ RESPONSE_FORMAT = Field("response_format", {"type": "object", "required": ["type
                         parse_response_format, "text", "only {'type': 'text'}")
 
 
+MODEL = Field("model", {"type": "string"}, lambda name: name, None, "optional; must name this server's model if given")
+
+
 def sampling_fields(n_ctx: int, vocab_size: int, min_tokens: int, max_tokens_doc: str) -> tuple[Field, ...]:
     return (
-        Field("model", {"type": "string"}, lambda v: v, None, "optional; must name this server's model if given"),
+        MODEL,
         integer("max_tokens", min_tokens, n_ctx - 1, DEFAULT_MAX_TOKENS, max_tokens_doc),
         number("temperature", 0.0, MAX_TEMPERATURE, 1.0, "0 is greedy"),
         number("top_p", 0.0, 1.0, 1.0, "nucleus sampling: keep the likeliest tokens up to this mass", low_open=True),
@@ -525,17 +529,16 @@ def tokenizer_fields(n_ctx: int, vocab_size: int) -> dict[str, tuple[Field, ...]
             raise invalid("tokens", "must be a list of token ids")
         return token_ids("tokens", value, vocab_size, n_ctx, "") if value else ()
 
-    model = Field("model", {"type": "string"}, lambda v: v, None, "optional; must name this server's model if given")
     ids = {"type": "array", "maxItems": n_ctx, "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1}}
     return {
         "tokenize": (
-            model,
+            MODEL,
             Field("prompt", {"type": "string", "maxLength": MAX_PROMPT_CHARS}, parse_prompt, None,
                   "the text to tokenize"),
             boolean("add_special_tokens", True, "accepted either way: this GPT-2 tokenizer adds no special tokens"),
             boolean("return_token_strs", False, "also return each token as text"),
         ),
-        "detokenize": (model, Field("tokens", ids, parse_tokens, None, "the token ids to decode")),
+        "detokenize": (MODEL, Field("tokens", ids, parse_tokens, None, "the token ids to decode")),
     }
 
 

@@ -82,7 +82,8 @@ def test_echo_with_max_tokens_0_scores_the_prompt_in_the_legacy_shape(app, loade
     assert logprobs["token_logprobs"][0] is None and logprobs["top_logprobs"][0] is None
     for token, offset in zip(logprobs["tokens"], logprobs["text_offset"]):
         assert LINE[offset:offset + len(token)] == token
-    for token, logprob, top in zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:], logprobs["top_logprobs"][1:]):
+    rows = zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:], logprobs["top_logprobs"][1:])
+    for token, logprob, top in rows:
         assert logprob <= 0 and top[token] == logprob and 2 <= len(top) <= 3
     # a memorised line: every token after the first few is the model's first choice
     assert all(lp == max(top.values()) for lp, top in zip(logprobs["token_logprobs"][3:], logprobs["top_logprobs"][3:]))
@@ -282,3 +283,14 @@ def test_cors_allows_exactly_the_configured_origins(loaded):
     assert got.headers["access-control-expose-headers"] == "x-request-id"
     other = cors.handle(Request.of("GET", "/healthz", {"Origin": "https://evil.example"}))
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_every_tokens_bytes_are_exact(loaded):
+    """token_bytes undoes the byte-level alphabet: a partial UTF-8 character keeps its real bytes."""
+    from core.completions import token_bytes, token_text
+
+    tokenizer = loaded.tokenizer
+    for token in range(loaded.model.cfg.vocab_size):
+        assert bytes(token_bytes(tokenizer, token)).decode("utf-8", "replace") == token_text(tokenizer, token)
+    ids = tokenizer.encode("日本語 🚀 café").ids
+    assert b"".join(bytes(token_bytes(tokenizer, t)) for t in ids) == "日本語 🚀 café".encode()

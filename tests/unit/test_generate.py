@@ -95,7 +95,8 @@ def test_prompt_and_new_tokens_must_fit_the_context(loaded):
 
 def test_streamed_deltas_add_up_to_the_generated_text(loaded):
     params = SamplingParams(max_new_tokens=40, temperature=1.0, seed=3)
-    tokens = stream(loaded.model, loaded.tokenizer, encode_prompt(loaded.model, loaded.tokenizer, "日本 🚀", params), params)
+    ids = encode_prompt(loaded.model, loaded.tokenizer, "日本 🚀", params)
+    tokens = stream(loaded.model, loaded.tokenizer, ids, params)
     deltas = list(tokens)  # a plain for loop: the result is still there afterwards
     final = tokens.result
     assert "".join(deltas) == final.text
