@@ -44,6 +44,7 @@ class StackConfig:
     invokers: tuple[str, ...] = ()
     log_retention_days: int = 14
     architecture: str = "arm64"
+    cors_origins: tuple[str, ...] = ()  # exact browser origins the function answers CORS for (core.api)
     api_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     def api_key_sha256(self) -> pulumi.Output[str] | None:
@@ -75,6 +76,7 @@ def load() -> StackConfig:
         invokers=tuple(value(cfg.get_object, "invokers", ())),
         log_retention_days=value(cfg.get_int, "logRetentionDays", 14),
         architecture=value(cfg.get, "architecture", "arm64"),
+        cors_origins=tuple(value(cfg.get_object, "corsOrigins", ())),
         api_key=cfg.get_secret("apiKey"),
     )
     validate(stack)
@@ -87,6 +89,8 @@ def validate(stack: StackConfig) -> None:
         raise ConfigError("tinyllm:maxInstances is the cost cap and must be at least 1")
     if stack.public and stack.invokers:
         raise ConfigError("tinyllm:invokers is meaningless with tinyllm:public=true (everyone may invoke)")
+    if any(origin == "*" or "," in origin for origin in stack.cors_origins):
+        raise ConfigError("tinyllm:corsOrigins lists exact origins (https://app.example), not '*' or a comma list")
     if any(member in ("allUsers", "allAuthenticatedUsers", "*") for member in stack.invokers):
         raise ConfigError("a public invoker in tinyllm:invokers is not allowed: set tinyllm:public=true instead")
     if stack.cloud == "aws":
@@ -106,6 +110,8 @@ def function_environment(stack: StackConfig) -> dict[str, pulumi.Input[str]]:
     digest = stack.api_key_sha256()
     if digest is not None:
         env["TINYLLM_API_KEY_SHA256"] = digest
+    if stack.cors_origins:
+        env["TINYLLM_CORS_ORIGINS"] = ",".join(stack.cors_origins)
     if stack.cloud == "azure":
         env["TINYLLM_AZURE_AUTH_LEVEL"] = "ANONYMOUS" if stack.public else "FUNCTION"
     return env
