@@ -6,6 +6,8 @@ threads, each holding one keep-alive connection to 127.0.0.1. Each client first 
 latency, errors (a failed request, a status other than 200, or a body without choices), and the server's
 peak RSS: the sum of VmHWM over the server process and its children (gunicorn forks a worker; pages they
 share are counted in each, so the sum is an upper bound).
+A second row times prompt scoring: 16-prompt requests with echo + logprobs and max_tokens 0 (lm-eval's
+loglikelihood requests), one at a time, reported as prompt tokens per second.
 The server runs with an API key (core then checks `Authorization: Bearer`, as a deployment would) and is
 always stopped, with its whole process group, before `run` returns.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench import PROMPT
 from bench.report import Target, environment_notes, fmt, load_average, markdown_table, percentile, verdict
 from core.local import background_server, server_environment
+from train.config import DEFAULT_CORPUS, read_corpus_lines
 
 HOST = "127.0.0.1"  # loopback only
 MAX_TOKENS = 16
@@ -37,10 +40,12 @@ REQUEST_TIMEOUT_S = 30
 class Settings:
     requests: int  # timed requests in all
     clients: int  # concurrent connections
+    scoring_requests: int = 20  # timed 16-prompt echo requests, one after the other
 
 
-FULL = Settings(requests=2000, clients=8)
-QUICK = Settings(requests=200, clients=8)
+FULL = Settings(requests=2000, clients=8, scoring_requests=40)
+QUICK = Settings(requests=200, clients=8, scoring_requests=5)
+SCORING_PROMPTS = 16  # core.schema.MAX_PROMPTS: the largest batch one request may carry
 
 
 @dataclass
@@ -106,6 +111,47 @@ def generate_load(port: int, settings: Settings, api_key: str | None = None) -> 
     return result
 
 
+@dataclass
+class ScoringResult:
+    seconds: list[float] = field(default_factory=list)  # per request
+    prompt_tokens: int = 0  # per request
+    errors: list[str] = field(default_factory=list)
+
+
+def scoring_body(lines: list[str]) -> bytes:
+    """What lm-eval's loglikelihood sends: a batch of prompts, echo + logprobs, nothing new to generate."""
+    return json.dumps({"prompt": lines[:SCORING_PROMPTS], "max_tokens": 0, "echo": True, "logprobs": 1}).encode()
+
+
+def score_prompts(port: int, requests: int, lines: list[str], api_key: str | None = None) -> ScoringResult:
+    """Send `requests` 16-prompt echo requests on one keep-alive connection; time each."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+    body, result = scoring_body(lines), ScoringResult()
+    conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        for i in range(requests + 1):  # the first one is an untimed warm-up
+            began = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/completions", body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise ValueError(f"HTTP {response.status}: {payload[:200]!r}")
+                answer = json.loads(payload)
+                if len(answer["choices"]) != SCORING_PROMPTS:
+                    raise ValueError(f"{len(answer['choices'])} choices for {SCORING_PROMPTS} prompts")
+            except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
+                conn.close()
+                result.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if i:
+                result.seconds.append(time.perf_counter() - began)
+                result.prompt_tokens = answer["usage"]["prompt_tokens"]
+    finally:
+        conn.close()
+    return result
+
+
 def process_tree(pid: int) -> list[int]:
     """pid and all its descendants, from the parent pids in /proc/*/stat."""
     parents: dict[int, list[int]] = {}
@@ -135,21 +181,36 @@ def peak_rss_kb(pid: int) -> int:
     return total
 
 
-def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, int]:
-    """Start `python -m core serve` on a free loopback port, load it, return (load result, server RSS kB)."""
+def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, ScoringResult, int]:
+    """Start `python -m core serve` on a free loopback port, load it, score batches of prompts; return both
+    results and the server's RSS (kB)."""
     api_key = secrets.token_urlsafe(24)
     env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
                TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
     with tempfile.TemporaryDirectory() as tmp:
         with background_server(env, Path(tmp) / "server.log", HOST, STARTUP_TIMEOUT_S) as (server, port):
             result = generate_load(port, settings, api_key)
-            return result, peak_rss_kb(server.pid)
+            scoring = score_prompts(port, settings.scoring_requests, corpus_lines(), api_key)
+            return result, scoring, peak_rss_kb(server.pid)
+
+
+def corpus_lines() -> list[str]:
+    """The first 16 lines of the training corpus: the prompts of the scoring row."""
+    return read_corpus_lines(DEFAULT_CORPUS)[:SCORING_PROMPTS]
+
+
+def scoring_row(scoring: ScoringResult) -> list[str]:
+    if not scoring.seconds:
+        return ["prompt scoring (16-prompt echo request)", "no successful request", "—", "**no**"]
+    p50 = percentile(scoring.seconds, 50)
+    return ["prompt scoring (16-prompt echo + logprobs request)",
+            f"{fmt(scoring.prompt_tokens / p50)} tokens/s ({fmt(1000 * p50)} ms per request, p50)", "—", "—"]
 
 
 def run(model_dir: Path, settings: Settings) -> str:
     """Benchmark the local server and return the markdown table with its notes."""
     notes = environment_notes()
-    result, rss_kb = serve_and_load(model_dir, settings)
+    result, scoring, rss_kb = serve_and_load(model_dir, settings)
     ok = result.latencies
     rate = len(ok) / result.seconds
     p50, p99 = (1000 * percentile(ok, q) if ok else float("nan") for q in (50, 99))
@@ -161,6 +222,7 @@ def run(model_dir: Path, settings: Settings) -> str:
         ["errors", f"{len(result.errors)} of {settings.requests}", str(targets["errors"]),
          verdict(targets["errors"].met(len(result.errors)))],
         ["server peak RSS (VmHWM, all processes)", f"{fmt(rss_kb * 1024 / 1e6)} MB", "—", "—"],
+        scoring_row(scoring),
     ]
     tokens = sorted(set(result.completion_tokens))
     server_env = server_environment(dict(os.environ))
@@ -172,7 +234,14 @@ def run(model_dir: Path, settings: Settings) -> str:
         f"Server: functions-framework on gunicorn, WORKERS={server_env['WORKERS']}, THREADS={server_env['THREADS']}.",
         f"Load average when the run ended {load_average()}; the load generator shares the machine's CPUs.",
     ]
+    notes.append(
+        f"Prompt scoring: {settings.scoring_requests} POST /v1/completions, one at a time on one connection, each "
+        f"with {SCORING_PROMPTS} corpus lines as prompts ({scoring.prompt_tokens} prompt tokens), max_tokens 0, "
+        "echo and logprobs 1, as lm-eval's loglikelihood sends them; tokens/s = prompt tokens / median latency; "
+        f"errors: {len(scoring.errors)}.")
     if result.errors:
         notes.append(f"First error: {result.errors[0]}")
+    if scoring.errors:
+        notes.append(f"First scoring error: {scoring.errors[0]}")
     table = markdown_table(["metric", "value", "target", "met?"], rows)
     return table + "\n\n" + "\n".join(f"- {note}" for note in notes)

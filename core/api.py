@@ -1,7 +1,8 @@
 """The HTTP contract, platform-neutral: Request in, Response out, one JSON log line per request.
 
 Adapters translate their platform's request into `Request`, call `App.handle`, and translate the `Response`
-back. Routing, API-key auth, limits, validation and the mapping of errors to status codes all live here.
+back. Routing, API-key auth, CORS, limits, validation and the mapping of errors to status codes live here;
+platform specifics (trace ids, invocation ids) arrive as `Request.log_fields`.
 
 Errors map to statuses in one table (ERROR_TYPES); a failure we did not foresee becomes a 500 whose message
 carries only the request id, which finds the log line (with the exception) in the platform's logs.
@@ -18,21 +19,28 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Generator, Iterator, Mapping
 
-from core import completions
+from core import completions, schema
 from core.artifacts import LoadedModel, load
-from core.generate import ContextOverflow, drain, encode_prompt, stream
+from core.completions import Prompt, StreamedChoice, StreamSpec, Tally
+from core.generate import ContextOverflow, best_of, check_fits, sample_streams
 from core.openapi import openapi_document
-from core.schema import MAX_BODY_BYTES, ApiError, generation_request, parse_json
+from core.schema import MAX_BODY_BYTES, ApiError, parse_json, request_fields, tokenizer_fields, tokenizer_request
 
 ENV_API_KEY_SHA256 = "TINYLLM_API_KEY_SHA256"
+ENV_CORS_ORIGINS = "TINYLLM_CORS_ORIGINS"
 ENGINE = "numpy"
+OPEN_PATHS = ("/healthz", "/openapi.json")  # never need the API key (probes, documentation)
+MODEL_PATH = "/v1/models/"
+CORS_MAX_AGE_S = 600
+CORS_ALLOW_HEADERS = "authorization, content-type"
 
 # status -> OpenAI error type
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
@@ -49,7 +57,6 @@ class Request:
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
-    query: Mapping[str, str] = field(default_factory=dict)
     request_id: str | None = None  # the platform's id when it has one (AWS request id, Azure invocation id)
     log_fields: Mapping[str, str] = field(default_factory=dict)  # extra platform fields for the log line
 
@@ -95,30 +102,33 @@ def severity(status: int) -> str:
     return "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
 
 
-def gcp_trace(headers: Mapping[str, str]) -> dict:
-    """Cloud Logging's trace field from X-Cloud-Trace-Context (`TRACE_ID/SPAN_ID;o=1`), when present."""
-    value = headers.get("x-cloud-trace-context")
-    if not value:
-        return {}
-    trace_id = value.split("/")[0]
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT")
-    return {"logging.googleapis.com/trace": f"projects/{project}/traces/{trace_id}" if project else trace_id}
+def cors_origins(value: str | None) -> frozenset[str]:
+    """TINYLLM_CORS_ORIGINS: comma-separated exact origins (scheme://host[:port]); empty or unset: CORS off."""
+    return frozenset(o.strip().rstrip("/") for o in (value or "").split(",") if o.strip())
 
 
 class App:
-    """The composition root of a serving process: one verified model, the API key hash, the log sink."""
+    """The composition root of a serving process: one verified model, the API key hash, CORS, the log sink."""
 
     def __init__(self, loaded: LoadedModel, api_key_sha256: str | None = None,
-                 log: Callable[[dict], None] = write_log_line):
+                 log: Callable[[dict], None] = write_log_line, cors: frozenset[str] = frozenset()):
         self.loaded = loaded
         self.api_key_sha256 = (api_key_sha256 or "").strip().lower() or None
         self.log = log
+        self.cors = cors
         cfg = loaded.model.cfg
+        self.fields = {route: request_fields(route, cfg.n_positions, cfg.vocab_size)
+                       for route in ("completions", "chat")}
+        self.fields.update(tokenizer_fields(cfg.n_positions, cfg.vocab_size))
         self.openapi_document = openapi_document(loaded.name, cfg.n_positions, cfg.vocab_size)
         self.routes = {
-            "/v1/completions": {"POST": lambda req, rec: self.generate(req, rec, chat=False)},
-            "/v1/chat/completions": {"POST": lambda req, rec: self.generate(req, rec, chat=True)},
+            "/v1/completions": {"POST": lambda req, rec: self.generate(req, rec, "completions")},
+            "/v1/chat/completions": {"POST": lambda req, rec: self.generate(req, rec, "chat")},
             "/v1/models": {"GET": self.models},
+            MODEL_PATH: {"GET": self.model_card},  # /v1/models/{id}
+            "/tokenize": {"POST": self.tokenize},
+            "/detokenize": {"POST": self.detokenize},
+            "/tokenizer_info": {"GET": self.tokenizer_info},
             "/healthz": {"GET": self.health},
             "/openapi.json": {"GET": self.openapi},
         }
@@ -128,8 +138,7 @@ class App:
         started = time.perf_counter()
         request_id = request.request_id or uuid.uuid4().hex
         path = request.path.rstrip("/") or "/"
-        record = {"request_id": request_id, "method": request.method[:16], "route": path[:200],
-                  **gcp_trace(request.headers), **request.log_fields}
+        record = {"request_id": request_id, "method": request.method[:16], "route": path[:200], **request.log_fields}
         try:
             response = self.route(path, request)(request, record)
         except ApiError as err:
@@ -138,6 +147,7 @@ class App:
             record["exception"] = "".join(traceback.format_exception(exc))[-4000:]
             response = error_response(ApiError(500, f"internal error; request id {request_id}", code="internal_error"))
         response.headers["x-request-id"] = request_id
+        response.headers.update(self.cors_headers(request))
         if response.chunks is not None:
             response.chunks = self.logged_stream(response.chunks, response.status, record, started)
         else:
@@ -145,14 +155,17 @@ class App:
         return response
 
     def route(self, path: str, request: Request):
-        methods = self.routes.get(path)
+        route = MODEL_PATH if path.startswith(MODEL_PATH) else path
+        methods = self.routes.get(route)
         if methods is None:
             raise ApiError(404, f"no route for {path[:200]}; see /openapi.json", code="unknown_route")
+        if request.method == "OPTIONS" and self.cors:
+            return lambda req, rec: self.preflight(req, methods)
         if request.method not in methods:
             allow = ", ".join(methods)
             raise ApiError(405, f"{request.method} is not allowed on {path}; use {allow}",
                            code="method_not_allowed", headers={"allow": allow})
-        if path.startswith("/v1/"):
+        if route not in OPEN_PATHS:
             self.authorize(request)
         return methods[request.method]
 
@@ -166,30 +179,116 @@ class App:
             raise ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                            code="invalid_api_key", headers={"www-authenticate": "Bearer"})
 
-    # -- routes ----------------------------------------------------------------------------------------
-    def generate(self, request: Request, record: dict, chat: bool) -> Response:
+    # -- CORS (only when TINYLLM_CORS_ORIGINS lists origins) ---------------------------------------------
+    def cors_headers(self, request: Request) -> dict[str, str]:
+        """For an allowed Origin: allow it (exactly, never `*`) and let the browser read x-request-id."""
+        origin = request.headers.get("origin")
+        if not self.cors or origin not in self.cors:
+            return {"vary": "Origin"} if self.cors else {}
+        return {"access-control-allow-origin": origin, "vary": "Origin",
+                "access-control-expose-headers": "x-request-id"}
+
+    def preflight(self, request: Request, methods: dict) -> Response:
+        """Answer a browser's OPTIONS preflight without the API key (browsers never send it there)."""
+        if request.headers.get("origin") not in self.cors:
+            raise ApiError(403, f"origin {str(request.headers.get('origin'))[:200]!r} is not allowed; see "
+                                f"{ENV_CORS_ORIGINS}", code="origin_not_allowed")
+        return Response(204, {"access-control-allow-methods": ", ".join(methods),
+                              "access-control-allow-headers": CORS_ALLOW_HEADERS,
+                              "access-control-max-age": str(CORS_MAX_AGE_S)})
+
+    # -- generation ------------------------------------------------------------------------------------
+    def generate(self, request: Request, record: dict, route: str) -> Response:
         body = self.json_body(request)
-        model = self.loaded.model
-        req = generation_request(body, chat, self.loaded.name, model.cfg.n_positions, model.cfg.vocab_size)
-        try:
-            prompt_ids = encode_prompt(model, self.loaded.tokenizer, req.prompt, req.params)
-        except ContextOverflow as exc:
-            param = "prompt" if exc.prompt_tokens >= model.cfg.n_positions else "max_tokens"
-            raise ApiError(400, f"'{param}': {exc}", param=param, code="context_length_exceeded") from None
-        record["prompt_tokens"] = len(prompt_ids)
-        deltas = stream(model, self.loaded.tokenizer, prompt_ids, req.params)
+        model, tokenizer, name = self.loaded.model, self.loaded.tokenizer, self.loaded.name
+        parse = schema.completion_request if route == "completions" else schema.chat_request
+        req = parse(body, self.fields[route], name)
+        prompts = [self.prompt(p, req.params.max_new_tokens) for p in req.prompts]
+        schema.check_request_tokens([len(p.ids) for p in prompts], req.best_of, req.params.max_new_tokens)
+        tally = Tally(prompt_tokens=sum(len(p.ids) for p in prompts))
+        record["prompt_tokens"] = tally.prompt_tokens
+        chat = route == "chat"
         completion_id = ("chatcmpl-" if chat else "cmpl-") + record["request_id"]
         created = int(time.time())
+        deadline = time.monotonic() + req.params.time_budget_s  # one budget for every choice of the request
+        score_prompt = req.echo and req.logprobs is not None
+        streams = [sample_streams(model, tokenizer, p.ids, req.params, req.best_of, deadline, score_prompt)
+                   for p in prompts]
         if req.stream:
-            events = completions.sse_events(chat, completion_id, created, self.loaded.name, deltas)
-            return Response(200, {"content-type": "text/event-stream", "cache-control": "no-cache"}, chunks=events)
-        gen = drain(deltas)
-        record.update(completion_tokens=gen.completion_tokens, finish_reason=gen.finish_reason)
-        return json_response(200, completions.completion(chat, completion_id, created, self.loaded.name, gen))
+            spec = StreamSpec(chat, completion_id, created, name, req.echo, req.logprobs, req.include_usage)
+            choices = [StreamedChoice(i * req.n + j, prompt, stream)
+                       for i, (prompt, samples) in enumerate(zip(prompts, streams)) for j, stream in enumerate(samples)]
+            events = completions.sse_events(tokenizer, spec, choices, tally)
+            return Response(200, {"content-type": "text/event-stream", "cache-control": "no-cache"},
+                            chunks=self.tallied(events, tally, record))
+        choices = []
+        for i, (prompt, samples) in enumerate(zip(prompts, streams)):
+            for j, gen in enumerate(best_of(samples, req.n)):
+                index = i * req.n + j
+                tally.completion_tokens += gen.completion_tokens
+                tally.finish_reasons.append(gen.finish_reason)
+                choices.append(completions.chat_choice(tokenizer, index, gen, req.logprobs) if chat else
+                               completions.text_choice(tokenizer, index, prompt, gen, req.echo, req.logprobs))
+        record.update(tally.log_fields())
+        return json_response(200, completions.completion(chat, completion_id, created, name, choices, tally))
+
+    def prompt(self, prompt: str | tuple[int, ...], max_tokens: int) -> Prompt:
+        """Token ids and text of one prompt, checked against the context (400 naming prompt or max_tokens)."""
+        tokenizer, n_ctx = self.loaded.tokenizer, self.loaded.model.cfg.n_positions
+        if isinstance(prompt, str):
+            ids, text = tokenizer.encode(prompt).ids, prompt
+        else:
+            ids, text = list(prompt), tokenizer.decode(list(prompt), skip_special_tokens=False)
+        try:
+            check_fits(self.loaded.model, ids, max_tokens)
+        except ContextOverflow as exc:
+            param = "prompt" if exc.prompt_tokens >= n_ctx or not ids else "max_tokens"
+            raise ApiError(400, f"'{param}': {exc}", param=param, code="context_length_exceeded") from None
+        return Prompt(ids, text)
+
+    @staticmethod
+    def tallied(events: Iterator[bytes], tally: Tally, record: dict) -> Iterator[bytes]:
+        """Pass the events through; once they are all sent (or the client left), copy the counts to the log."""
+        try:
+            for event in events:
+                yield event
+        finally:
+            record.update(tally.log_fields())
+
+    # -- other routes ----------------------------------------------------------------------------------
+    def model_object(self) -> dict:
+        return {"id": self.loaded.name, "object": "model", "created": 0, "owned_by": "tinyllm"}
 
     def models(self, request: Request, record: dict) -> Response:
-        card = {"id": self.loaded.name, "object": "model", "created": 0, "owned_by": "tinyllm"}
-        return json_response(200, {"object": "list", "data": [card]})
+        return json_response(200, {"object": "list", "data": [self.model_object()]})
+
+    def model_card(self, request: Request, record: dict) -> Response:
+        model_id = request.path.rstrip("/")[len(MODEL_PATH):]
+        if model_id != self.loaded.name:
+            raise ApiError(404, f"'model': the model {model_id[:64]!r} does not exist; this server has "
+                                f"{self.loaded.name!r}", param="model", code="model_not_found")
+        return json_response(200, self.model_object())
+
+    def tokenize(self, request: Request, record: dict) -> Response:
+        """vLLM's POST /tokenize for a prompt: its token ids, their count and the context size."""
+        body = self.json_body(request)
+        values = tokenizer_request(body, self.fields["tokenize"], "prompt", self.loaded.name)
+        ids = self.loaded.tokenizer.encode(values["prompt"]).ids
+        reply = {"count": len(ids), "max_model_len": self.loaded.model.cfg.n_positions, "tokens": ids,
+                 "token_strs": None}
+        if values["return_token_strs"]:
+            reply["token_strs"] = [completions.token_text(self.loaded.tokenizer, t) for t in ids]
+        return json_response(200, reply)
+
+    def detokenize(self, request: Request, record: dict) -> Response:
+        """vLLM's POST /detokenize: the text of token ids."""
+        body = self.json_body(request)
+        ids = tokenizer_request(body, self.fields["detokenize"], "tokens", self.loaded.name)["tokens"]
+        return json_response(200, {"prompt": self.loaded.tokenizer.decode(list(ids), skip_special_tokens=False)})
+
+    def tokenizer_info(self, request: Request, record: dict) -> Response:
+        """vLLM's GET /tokenizer_info: the tokenizer_config.json a transformers tokenizer would have."""
+        return json_response(200, tokenizer_config(self.loaded))
 
     def health(self, request: Request, record: dict) -> Response:
         return json_response(200, {"status": "ok", "model": self.loaded.name, "engine": ENGINE,
@@ -209,14 +308,14 @@ class App:
                            code="unsupported_media_type")
         return parse_json(request.body)
 
-    def logged_stream(self, chunks: Iterator[bytes], status: int, record: dict, started: float) -> Iterator[bytes]:
+    def logged_stream(self, chunks: Generator[bytes, None, None], status: int, record: dict,
+                      started: float) -> Iterator[bytes]:
         """Pass the events through, then write the log line once the stream has ended."""
-        gen = None
         try:
-            gen = yield from chunks
+            for chunk in chunks:
+                yield chunk
         finally:
-            if gen is not None:
-                record.update(completion_tokens=gen.completion_tokens, finish_reason=gen.finish_reason)
+            chunks.close()  # a client that left early: let the inner generators record what was sent first
             self.finish_log(record, status, started)
 
     def finish_log(self, record: dict, status: int, started: float) -> None:
@@ -226,6 +325,22 @@ class App:
         self.log(record)
 
 
+# The documented chat template (core.schema.render_chat), as the Jinja string tokenizer_config.json carries.
+CHAT_TEMPLATE = ("{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant:{% endif %}")
+
+
+def tokenizer_config(loaded: LoadedModel) -> dict:
+    """What vLLM's /tokenizer_info returns: tokenizer_class plus the fields of tokenizer_config.json."""
+    eos_id = loaded.model.cfg.eos_token_id
+    eos = loaded.tokenizer.id_to_token(eos_id) if eos_id is not None else None
+    return {"tokenizer_class": "GPT2TokenizerFast", "eos_token": eos, "bos_token": eos, "unk_token": eos,
+            "pad_token": None, "model_max_length": loaded.model.cfg.n_positions, "add_bos_token": False,
+            "chat_template": CHAT_TEMPLATE}
+
+
 def create_app(model_dir: str | None = None) -> App:
-    """Build the serving app from the environment (model dir per core.artifacts; TINYLLM_API_KEY_SHA256)."""
-    return App(load(model_dir), api_key_sha256=os.environ.get(ENV_API_KEY_SHA256))
+    """Build the serving app from the environment (model dir per core.artifacts; TINYLLM_API_KEY_SHA256;
+    TINYLLM_CORS_ORIGINS)."""
+    return App(load(model_dir), api_key_sha256=os.environ.get(ENV_API_KEY_SHA256),
+               cors=cors_origins(os.environ.get(ENV_CORS_ORIGINS)))

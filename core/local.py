@@ -181,9 +181,12 @@ def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> 
 
 
 def azure_user_function(adapter: ModuleType):
-    """The Python function behind the app's one route (as the Functions host finds it)."""
+    """The Python function behind the app's one route (as the Functions host finds it: by the FunctionApp's type)."""
+    import azure.functions as func
+
     if not hasattr(adapter, "_tinyllm_user_function"):
-        (function,) = adapter.app.get_functions()
+        (function_app,) = [v for v in vars(adapter).values() if isinstance(v, func.FunctionRegister)]
+        (function,) = function_app.get_functions()
         adapter._tinyllm_user_function = function.get_user_function()
     return adapter._tinyllm_user_function
 

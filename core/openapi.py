@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 document served at /openapi.json, built from the limits in core.schema."""
+"""The OpenAPI 3.0 document served at /openapi.json, built from the field tables and limits in core.schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ JSON = "application/json"
 # One server-sent event: `data` holds a JSON chunk (Completion/ChatCompletion shape with `delta` or `text`
 # pieces), and the last event's data is `[DONE]`.
 SSE_EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
+SECURED = [{}, {"bearer": []}]
 
 
 def ref(name: str) -> dict:
@@ -23,24 +24,31 @@ def error_responses(*statuses: int) -> dict:
     return {str(s): {"description": reasons[s], "content": {JSON: {"schema": ref("Error")}}} for s in statuses}
 
 
-def sampling_properties(n_ctx: int, vocab_size: int) -> dict:
-    stop_string = {"type": "string", "minLength": 1, "maxLength": schema.MAX_STOP_CHARS}
-    return {
-        "model": {"type": "string", "description": "optional; must name this server's model if given"},
-        "max_tokens": {"type": "integer", "minimum": 1, "maximum": n_ctx - 1, "default": schema.DEFAULT_MAX_TOKENS,
-                       "description": f"prompt tokens + max_tokens must fit the context of {n_ctx} tokens"},
-        "temperature": {"type": "number", "minimum": 0, "maximum": schema.MAX_TEMPERATURE, "default": 1,
-                        "description": "0 is greedy"},
-        "top_p": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1, "default": 1},
-        "top_k": {"type": "integer", "minimum": 0, "maximum": vocab_size, "default": 0,
-                  "description": "extension: keep the k likeliest tokens; 0 disables"},
-        "seed": {"type": "integer", "minimum": 0, "maximum": schema.MAX_SEED,
-                 "description": "same seed and request, same text"},
-        "stop": {"oneOf": [stop_string, {"type": "array", "items": stop_string, "maxItems": schema.MAX_STOP_STRINGS}]},
-        "n": {"type": "integer", "enum": [1], "default": 1},
-        "stream": {"type": "boolean", "default": False,
-                   "description": "server-sent events ending with `data: [DONE]` (buffered on platforms that cannot stream)"},
-    }
+def request_schema(fields: tuple[schema.Field, ...], required: str) -> dict:
+    """A request body's schema: one property per entry of its field table, nothing else accepted."""
+    return {"type": "object", "required": [required], "additionalProperties": False,
+            "properties": {f.name: f.openapi() for f in fields}}
+
+
+def legacy_logprobs_schema() -> dict:
+    number_or_null = {"type": "number", "nullable": True}
+    return {"type": "object", "nullable": True, "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
+            "properties": {
+                "tokens": {"type": "array", "items": {"type": "string"}},
+                "token_logprobs": {"type": "array", "items": number_or_null},
+                "top_logprobs": {"type": "array", "items": {"type": "object", "nullable": True,
+                                                            "additionalProperties": {"type": "number"}}},
+                "text_offset": {"type": "array", "items": {"type": "integer", "minimum": 0}}}}
+
+
+def chat_logprobs_schema() -> dict:
+    token = {"type": "object", "required": ["token", "logprob", "bytes"], "properties": {
+        "token": {"type": "string"}, "logprob": {"type": "number"},
+        "bytes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}}}
+    entry = {**token, "required": ["token", "logprob", "bytes", "top_logprobs"],
+             "properties": {**token["properties"], "top_logprobs": {"type": "array", "items": token}}}
+    return {"type": "object", "nullable": True, "required": ["content"], "properties": {
+        "content": {"type": "array", "items": entry}, "refusal": {"type": "string", "nullable": True}}}
 
 
 def choice_schema(chat: bool) -> dict:
@@ -48,34 +56,36 @@ def choice_schema(chat: bool) -> dict:
     if chat:
         message = {"type": "object", "required": ["role", "content"],
                    "properties": {"role": {"type": "string", "enum": ["assistant"]}, "content": {"type": "string"}}}
-        props = {"index": {"type": "integer"}, "message": message, "finish_reason": finish}
+        props = {"index": {"type": "integer"}, "message": message, "finish_reason": finish,
+                 "logprobs": chat_logprobs_schema()}
         required = ["index", "message", "finish_reason"]
     else:
         props = {"index": {"type": "integer"}, "text": {"type": "string"}, "finish_reason": finish,
-                 "logprobs": {"nullable": True}}
+                 "logprobs": legacy_logprobs_schema()}
         required = ["index", "text", "finish_reason"]
     return {"type": "object", "required": required, "properties": props}
 
 
 def completion_schema(chat: bool) -> dict:
     count = {"type": "integer", "minimum": 0}
+    max_choices = schema.MAX_CHOICES * (1 if chat else schema.MAX_PROMPTS)
     return {
         "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
         "properties": {
             "id": {"type": "string"}, "object": {"type": "string"}, "created": {"type": "integer"},
             "model": {"type": "string"},
-            "choices": {"type": "array", "minItems": 1, "maxItems": 1, "items": choice_schema(chat)},
+            "choices": {"type": "array", "minItems": 1, "maxItems": max_choices, "items": choice_schema(chat)},
             "usage": {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
                       "properties": {"prompt_tokens": count, "completion_tokens": count, "total_tokens": count}},
         },
     }
 
 
-def generation_operation(summary: str, request_schema: str, response_schema: str) -> dict:
+def generation_operation(summary: str, request_schema_name: str, response_schema: str) -> dict:
     return {
         "summary": summary,
-        "security": [{}, {"bearer": []}],
-        "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema)}}},
+        "security": SECURED,
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema_name)}}},
         "responses": {
             "200": {"description": "the completion, or server-sent events when stream is true",
                     "content": {JSON: {"schema": ref(response_schema)}, "text/event-stream": {"schema": SSE_EVENT}}},
@@ -84,30 +94,58 @@ def generation_operation(summary: str, request_schema: str, response_schema: str
     }
 
 
-def get_operation(summary: str, response_schema: dict, secured: bool) -> dict:
-    op = {"summary": summary, "responses": {"200": {"description": "OK", "content": {JSON: {"schema": response_schema}}},
-                                            **error_responses(*((401, 405, 500) if secured else (405, 500)))}}
+def post_operation(summary: str, request_schema_name: str, response_schema: str) -> dict:
+    return {"summary": summary, "security": SECURED,
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema_name)}}},
+            "responses": {"200": {"description": "OK", "content": {JSON: {"schema": ref(response_schema)}}},
+                          **error_responses(400, 401, 404, 405, 413, 415, 500)}}
+
+
+def get_operation(summary: str, response_schema: dict, secured: bool, not_found: bool = False) -> dict:
+    errors = (401, 405, 500) if secured else (405, 500)
+    ok = {"description": "OK", "content": {JSON: {"schema": response_schema}}}
+    op = {"summary": summary, "responses": {"200": ok, **error_responses(*errors, *((404,) if not_found else ()))}}
     if secured:
-        op["security"] = [{}, {"bearer": []}]
+        op["security"] = SECURED
     return op
 
 
+def object_schema(required: list[str], **properties: dict) -> dict:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+STRING, INTEGER = {"type": "string"}, {"type": "integer"}
+NULLABLE_STRING = {"type": "string", "nullable": True}
+MODEL = object_schema(["id", "object", "owned_by"], id=STRING, object=STRING, created=INTEGER, owned_by=STRING)
+
+
 def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
-    sampling = sampling_properties(n_ctx, vocab_size)
-    message = {"type": "object", "required": ["role", "content"],
-               "properties": {"role": {"type": "string", "enum": list(schema.CHAT_ROLES)}, "content": {"type": "string"}}}
-    prompt = {"type": "string", "minLength": 1, "maxLength": schema.MAX_PROMPT_CHARS}
+    completion_fields = schema.request_fields("completions", n_ctx, vocab_size)
+    chat_fields = schema.request_fields("chat", n_ctx, vocab_size)
+    tokenizer_fields = schema.tokenizer_fields(n_ctx, vocab_size)
+    model_card = get_operation("The model, by id (404 for another id)", ref("Model"), secured=True, not_found=True)
+    model_card["parameters"] = [{"name": "model_id", "in": "path", "required": True, "schema": STRING}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "tinyllm", "version": "1", "description": (
             f"OpenAI-compatible subset serving {model_name!r}. Limits: body {schema.MAX_BODY_BYTES} bytes, "
-            f"prompt {schema.MAX_PROMPT_CHARS} characters, prompt + max_tokens within {n_ctx} tokens, "
+            f"{schema.MAX_PROMPTS} prompts of {schema.MAX_PROMPT_CHARS} characters, each prompt + max_tokens "
+            f"within {n_ctx} tokens, {schema.MAX_REQUEST_TOKENS} tokens of work per request (sum over prompts of "
+            f"best_of x (prompt tokens + max_tokens)), n and best_of up to {schema.MAX_CHOICES}, "
             f"{schema.MAX_STOP_STRINGS} stop strings, {schema.MAX_MESSAGES} chat messages, "
-            f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length').")},
+            f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length'). Log-probabilities "
+            "are those of the raw model, before penalties, logit_bias, temperature, top-k and top-p.")},
         "paths": {
-            "/v1/completions": {"post": generation_operation("Complete a prompt", "CompletionRequest", "Completion")},
+            "/v1/completions": {"post": generation_operation("Complete prompts", "CompletionRequest", "Completion")},
             "/v1/chat/completions": {"post": generation_operation("Answer a chat", "ChatRequest", "ChatCompletion")},
             "/v1/models": {"get": get_operation("The model served", ref("ModelList"), secured=True)},
+            "/v1/models/{model_id}": {"get": model_card},
+            "/tokenize": {"post": post_operation("Token ids of a text (vLLM's shape)", "TokenizeRequest",
+                                                 "TokenizeResponse")},
+            "/detokenize": {"post": post_operation("Text of token ids (vLLM's shape)", "DetokenizeRequest",
+                                                   "DetokenizeResponse")},
+            "/tokenizer_info": {"get": get_operation("The tokenizer's configuration (vLLM's shape)",
+                                                     ref("TokenizerInfo"), secured=True)},
             "/healthz": {"get": get_operation("Liveness, model and manifest hash", ref("Health"), secured=False)},
             "/openapi.json": {"get": get_operation("This document", {"type": "object"}, secured=False)},
         },
@@ -115,27 +153,28 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "required only when TINYLLM_API_KEY_SHA256 is set"}},
             "schemas": {
-                "CompletionRequest": {"type": "object", "required": ["prompt"],
-                                      "properties": {"prompt": prompt, **sampling}},
-                "ChatRequest": {"type": "object", "required": ["messages"], "properties": {
-                    "messages": {"type": "array", "minItems": 1, "maxItems": schema.MAX_MESSAGES, "items": message},
-                    "max_completion_tokens": sampling["max_tokens"], **sampling}},
+                "CompletionRequest": request_schema(completion_fields, "prompt"),
+                "ChatRequest": request_schema(chat_fields, "messages"),
+                "TokenizeRequest": request_schema(tokenizer_fields["tokenize"], "prompt"),
+                "DetokenizeRequest": request_schema(tokenizer_fields["detokenize"], "tokens"),
                 "Completion": completion_schema(chat=False),
                 "ChatCompletion": completion_schema(chat=True),
-                "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
-                    "object": {"type": "string"}, "data": {"type": "array", "items": {
-                        "type": "object", "required": ["id", "object", "owned_by"],
-                        "properties": {"id": {"type": "string"}, "object": {"type": "string"},
-                                       "created": {"type": "integer"}, "owned_by": {"type": "string"}}}}}},
-                "Health": {"type": "object", "required": ["status", "model", "engine", "manifest_sha256"],
-                           "properties": {"status": {"type": "string"}, "model": {"type": "string"},
-                                          "engine": {"type": "string"}, "manifest_sha256": {"type": "string"},
-                                          "context_tokens": {"type": "integer"}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["message", "type"],
-                    "properties": {"message": {"type": "string"}, "type": {"type": "string"},
-                                   "param": {"type": "string", "nullable": True},
-                                   "code": {"type": "string", "nullable": True}}}}},
+                "TokenizeResponse": object_schema(
+                    ["count", "max_model_len", "tokens"], count=INTEGER, max_model_len=INTEGER,
+                    tokens={"type": "array", "items": INTEGER},
+                    token_strs={"type": "array", "nullable": True, "items": STRING}),
+                "DetokenizeResponse": object_schema(["prompt"], prompt=STRING),
+                "TokenizerInfo": object_schema(
+                    ["tokenizer_class", "eos_token", "model_max_length", "chat_template"], tokenizer_class=STRING,
+                    eos_token=NULLABLE_STRING, bos_token=NULLABLE_STRING, unk_token=NULLABLE_STRING,
+                    pad_token=NULLABLE_STRING, model_max_length=INTEGER, add_bos_token={"type": "boolean"},
+                    chat_template=STRING),
+                "Model": MODEL,
+                "ModelList": object_schema(["object", "data"], object=STRING, data={"type": "array", "items": MODEL}),
+                "Health": object_schema(["status", "model", "engine", "manifest_sha256"], status=STRING,
+                                        model=STRING, engine=STRING, manifest_sha256=STRING, context_tokens=INTEGER),
+                "Error": object_schema(["error"], error=object_schema(
+                    ["message", "type"], message=STRING, type=STRING, param=NULLABLE_STRING, code=NULLABLE_STRING)),
             },
         },
     }

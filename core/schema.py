@@ -1,7 +1,15 @@
-"""Request limits and validation for the OpenAI-compatible routes.
+"""Request fields, limits and validation for the OpenAI-compatible routes.
 
-Every limit is a named constant here and is published in the OpenAPI document (core/openapi.py) and README.
-Validation turns a parsed JSON body into a typed request or raises ApiError naming the field and the limit.
+Each request field is declared once, as a `Field` in the table of its route (`request_fields`): its name,
+its JSON schema with the bounds, its default and its doc. The validator reads a body through that table,
+core/openapi.py publishes the same entries as the request schemas' properties, and the fuzz tests draw their
+values from them. A table of small frozen dataclasses rather than pydantic models (as vLLM's protocol.py
+uses): pydantic would add ~10 MB to every package and its import time to every cold start, for ~25 fields;
+the table does the job in plain code, with errors in OpenAI's shape that name the field and the limit.
+
+A field that is absent or null takes its default. A field the server knows but does not implement (REFUSED)
+is a 400 naming it; so is any field the server does not know: nothing that could change the answer is
+silently ignored. Every limit is a named constant here, published in the OpenAPI document and README.
 """
 
 from __future__ import annotations
@@ -9,20 +17,45 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from core.generate import SamplingParams
 
-MAX_BODY_BYTES = 16 * 1024  # larger bodies get 413
-MAX_PROMPT_CHARS = 4096  # before tokenizing; the context limit in tokens applies after
+MAX_BODY_BYTES = 64 * 1024  # larger bodies get 413 (16 prompts of 256 token ids fit)
+MAX_PROMPT_CHARS = 4096  # per prompt, before tokenizing; the context limit in tokens applies after
+MAX_PROMPTS = 16  # prompts in one /v1/completions request
+MAX_REQUEST_TOKENS = 4096  # sum over prompts of best_of x (prompt tokens + max_tokens): one request's work
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 64
 MAX_MESSAGES = 32
 MAX_JSON_DEPTH = 32  # deeper bodies are refused before validation
+MAX_CHOICES = 4  # n and best_of
+MAX_LOGPROBS = 5  # completions' logprobs, chat's top_logprobs
+MAX_LOGIT_BIAS = 300  # entries
+MAX_BIAS = 100.0
+MAX_PENALTY = 2.0
+MAX_METADATA = 16  # key/value pairs, as OpenAI allows
+MAX_METADATA_CHARS = 512
+MAX_USER_CHARS = 256
 DEFAULT_MAX_TOKENS = 16
 MAX_TEMPERATURE = 2.0
 MAX_SEED = 2**63 - 1
-TIME_BUDGET_S = 10.0  # wall-clock budget of one generation; past it the completion ends with "length"
+TIME_BUDGET_S = 10.0  # wall-clock budget of one request; past it the completions end with "length"
 CHAT_ROLES = ("system", "user", "assistant")
+CHAT_STOPS = ("\nuser:", "\nsystem:")  # the model must not speak the next turn
+
+# Known OpenAI fields this server does not implement: a 400 naming the field, never a quietly different answer.
+TOOLS = "tool and function calling are not supported by this model"
+REFUSED = {
+    "completions": {"suffix": "is not supported: this model only continues text, it cannot fill in before a suffix"},
+    "chat": {
+        "tools": TOOLS, "tool_choice": TOOLS, "functions": TOOLS, "function_call": TOOLS,
+        "parallel_tool_calls": TOOLS,
+        "audio": "audio output is not supported by this model", "modalities": "only text is supported by this model",
+        "prediction": "predicted outputs are not supported by this model",
+        "reasoning_effort": "this model does not reason", "web_search_options": "this model has no web search",
+    },
+}
 
 
 class ApiError(Exception):
@@ -35,18 +68,342 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def invalid(param: str, message: str) -> ApiError:
-    return ApiError(400, f"'{param}': {message}", param=param, code="invalid_value")
+def invalid(param: str, message: str, code: str = "invalid_value") -> ApiError:
+    return ApiError(400, f"'{param}': {message}", param=param, code=code)
 
 
+# -- the field table -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One request field: its JSON schema (OpenAPI 3.0, with the bounds), how a JSON value becomes a typed
+    value (or an ApiError naming the field), the value when absent or null, and the doc."""
+
+    name: str
+    schema: dict
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+    def openapi(self) -> dict:
+        scalar_default = isinstance(self.default, (bool, int, float, str))
+        return {**self.schema, **({"default": self.default} if scalar_default else {}), "description": self.doc}
+
+
+def is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(name: str, low: int, high: int, default: int | None, doc: str) -> Field:
+    def parse(value):
+        if not is_integer(value):
+            raise invalid(name, f"must be an integer from {low} to {high}")
+        if not low <= value <= high:
+            raise invalid(name, f"must be from {low} to {high}, got {value}")
+        return value
+
+    return Field(name, {"type": "integer", "minimum": low, "maximum": high}, parse, default, doc)
+
+
+def number(name: str, low: float, high: float, default: float, doc: str, low_open: bool = False) -> Field:
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise invalid(name, f"must be a number from {low} to {high}")
+        if value > high or value < low or (low_open and value == low):
+            bound = f"greater than {low}" if low_open else f"at least {low}"
+            raise invalid(name, f"must be {bound} and at most {high}, got {value}")
+        return float(value)
+
+    schema = {"type": "number", "minimum": low, "maximum": high, **({"exclusiveMinimum": True} if low_open else {})}
+    return Field(name, schema, parse, default, doc)
+
+
+def boolean(name: str, default: bool, doc: str) -> Field:
+    def parse(value):
+        if not isinstance(value, bool):
+            raise invalid(name, "must be true or false")
+        return value
+
+    return Field(name, {"type": "boolean"}, parse, default, doc)
+
+
+def unicode_text(param: str, text: str) -> str:
+    """JSON escapes can smuggle lone surrogates into a str; they are not text and no tokenizer takes them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(param, "must be valid Unicode (it contains a lone surrogate escape)") from None
+    return text
+
+
+def checked_length(param: str, text: str, what: str = "") -> str:
+    unicode_text(param, text)
+    if not text:
+        raise invalid(param, f"{what}must not be empty")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise invalid(param, f"{what}at most {MAX_PROMPT_CHARS} characters, got {len(text)}")
+    return text
+
+
+def string(name: str, max_chars: int, doc: str) -> Field:
+    def parse(value):
+        if not isinstance(value, str) or len(value) > max_chars:
+            raise invalid(name, f"must be a string of at most {max_chars} characters")
+        return unicode_text(name, value)
+
+    return Field(name, {"type": "string", "maxLength": max_chars}, parse, None, doc)
+
+
+def parse_stop(value) -> tuple[str, ...]:
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise invalid("stop", "must be a string or a list of strings")
+    if len(stops) > MAX_STOP_STRINGS:
+        raise invalid("stop", f"at most {MAX_STOP_STRINGS} stop strings, got {len(stops)}")
+    for s in stops:
+        unicode_text("stop", s)
+        if not 1 <= len(s) <= MAX_STOP_CHARS:
+            raise invalid("stop", f"each stop string must have 1 to {MAX_STOP_CHARS} characters")
+    return tuple(stops)
+
+
+STOP_STRING = {"type": "string", "minLength": 1, "maxLength": MAX_STOP_CHARS}
+STOP = Field("stop", {"oneOf": [STOP_STRING, {"type": "array", "items": STOP_STRING, "maxItems": MAX_STOP_STRINGS}]},
+             parse_stop, (), "the text ends before the first of these strings")
+
+
+def logit_bias_field(vocab_size: int) -> Field:
+    def parse(value):
+        if not isinstance(value, dict):
+            raise invalid("logit_bias", "must be an object mapping token ids (as strings) to numbers")
+        if len(value) > MAX_LOGIT_BIAS:
+            raise invalid("logit_bias", f"at most {MAX_LOGIT_BIAS} entries, got {len(value)}")
+        pairs = []
+        for key, bias in value.items():
+            if not (key.isascii() and key.isdigit() and int(key) < vocab_size):
+                raise invalid("logit_bias", f"keys must be token ids from 0 to {vocab_size - 1}, got {key[:20]!r}")
+            if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -MAX_BIAS <= bias <= MAX_BIAS:
+                raise invalid("logit_bias", f"token {key}: the bias must be a number from {-MAX_BIAS:g} to "
+                                            f"{MAX_BIAS:g}")
+            pairs.append((int(key), float(bias)))
+        return tuple(sorted(pairs))
+
+    schema = {"type": "object", "maxProperties": MAX_LOGIT_BIAS,
+              "additionalProperties": {"type": "number", "minimum": -MAX_BIAS, "maximum": MAX_BIAS}}
+    return Field("logit_bias", schema, parse, (), (
+        f"token id (0 to {vocab_size - 1}, as a string) -> bias added to its logit before sampling; "
+        "-100 bans a token, 100 all but forces it"))
+
+
+def parse_stream_options(value) -> bool:
+    """`{"include_usage": bool}` -> include_usage."""
+    if not isinstance(value, dict) or set(value) - {"include_usage"}:
+        raise invalid("stream_options", "must be an object whose only key is include_usage")
+    include = value.get("include_usage", False)
+    if not isinstance(include, bool):
+        raise invalid("stream_options", "include_usage must be true or false")
+    return include
+
+
+STREAM_OPTIONS = Field(
+    "stream_options", {"type": "object", "additionalProperties": False, "properties": {
+        "include_usage": {"type": "boolean"}}},
+    parse_stream_options, False,
+    "only with stream: include_usage true adds a last chunk with empty choices and the usage")
+
+
+def parse_metadata(value) -> dict:
+    if not isinstance(value, dict) or len(value) > MAX_METADATA or not all(
+            isinstance(v, str) and len(k) <= 64 and len(v) <= MAX_METADATA_CHARS for k, v in value.items()):
+        raise invalid("metadata", f"must be an object of at most {MAX_METADATA} string values "
+                                  f"(keys up to 64, values up to {MAX_METADATA_CHARS} characters)")
+    return value
+
+
+def metadata_fields() -> tuple[Field, ...]:
+    """Harmless metadata: accepted so clients that send it work, and it changes nothing in the answer."""
+    return (
+        string("user", MAX_USER_CHARS, "accepted and ignored: an end-user id changes nothing in the answer"),
+        Field("metadata", {"type": "object", "maxProperties": MAX_METADATA,
+                           "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_CHARS}},
+              parse_metadata, None, "accepted and ignored: tags change nothing in the answer"),
+        boolean("store", False, "accepted; this server stores nothing whatever its value"),
+    )
+
+
+def token_ids(param: str, value: list, vocab_size: int, n_ctx: int, what: str) -> tuple[int, ...]:
+    if not value or len(value) > n_ctx:
+        raise invalid(param, f"{what}must have 1 to {n_ctx} token ids, got {len(value)}")
+    if not all(is_integer(t) and 0 <= t < vocab_size for t in value):
+        raise invalid(param, f"{what}token ids must be integers from 0 to {vocab_size - 1}")
+    return tuple(value)
+
+
+def prompt_field(vocab_size: int, n_ctx: int) -> Field:
+    """A string, a list of strings, a list of token ids or a list of token-id lists; each is its own prompt."""
+    shapes = "a string, a list of strings, a list of token ids or a list of token-id lists"
+
+    def parse(value) -> tuple[str | tuple[int, ...], ...]:
+        if isinstance(value, str):
+            return (checked_length("prompt", value),)
+        if not isinstance(value, list) or not value:
+            raise invalid("prompt", f"is required and must be {shapes}")
+        if all(is_integer(v) for v in value):
+            return (token_ids("prompt", value, vocab_size, n_ctx, ""),)
+        if len(value) > MAX_PROMPTS:
+            raise invalid("prompt", f"at most {MAX_PROMPTS} prompts per request, got {len(value)}")
+        if all(isinstance(v, str) for v in value):
+            return tuple(checked_length("prompt", v, f"prompt {i}: ") for i, v in enumerate(value))
+        if all(isinstance(v, list) for v in value):
+            return tuple(token_ids("prompt", v, vocab_size, n_ctx, f"prompt {i}: ") for i, v in enumerate(value))
+        raise invalid("prompt", f"must be {shapes} (not a mix)")
+
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS}
+    ids = {"type": "array", "minItems": 1, "maxItems": n_ctx,
+           "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1}}
+    schema = {"oneOf": [text, {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": text}, ids,
+                        {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": ids}]}
+    return Field("prompt", schema, parse, None,
+                 f"{shapes}; each prompt is its own choice (index = prompt x n + sample), at most {MAX_PROMPTS}")
+
+
+def message_text(i: int, content) -> str:
+    """A message's content: a string, or a list of text parts (joined by newlines); other parts are refused."""
+    if isinstance(content, str):
+        return unicode_text(f"messages[{i}].content", content)
+    if not isinstance(content, list):
+        raise invalid(f"messages[{i}].content", "must be a string or a list of text parts")
+    texts = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind != "text":
+            raise invalid(f"messages[{i}].content", f"part {j} of type {str(kind)[:32]!r} is not supported by "
+                                                    "this model (text only)", code="unsupported_content")
+        if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
+            raise invalid(f"messages[{i}].content", f"part {j} must be {{'type': 'text', 'text': <string>}}")
+        texts.append(unicode_text(f"messages[{i}].content", part["text"]))
+    return "\n".join(texts)
+
+
+def render_chat(value) -> str:
+    """Render messages with the chat template: one `role: content` line each, then `assistant:`."""
+    if not isinstance(value, list) or not value:
+        raise invalid("messages", "is required and must be a non-empty list")
+    if len(value) > MAX_MESSAGES:
+        raise invalid("messages", f"at most {MAX_MESSAGES} messages, got {len(value)}")
+    lines = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict):
+            raise invalid(f"messages[{i}]", "must be an object with 'role' and 'content'")
+        for key in set(message) - {"role", "content"}:
+            raise invalid(f"messages[{i}].{str(key)[:32]}", "is not supported: messages carry only role and content")
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            raise invalid(f"messages[{i}].role", f"must be one of {', '.join(CHAT_ROLES)}")
+        lines.append(f"{role}: {message_text(i, message.get('content'))}\n")
+    return checked_length("messages", "".join(lines) + "assistant:")
+
+
+MESSAGE_SCHEMA = {"type": "object", "required": ["role", "content"], "additionalProperties": False, "properties": {
+    "role": {"type": "string", "enum": list(CHAT_ROLES)},
+    "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {
+        "type": "object", "required": ["type", "text"], "additionalProperties": False,
+        "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}}]}}}
+MESSAGES = Field("messages", {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": MESSAGE_SCHEMA},
+                 render_chat, None, "system/user/assistant messages; text content only")
+
+
+def parse_response_format(value) -> str:
+    if value != {"type": "text"}:
+        raise invalid("response_format", "only {'type': 'text'} is supported by this model",
+                      code="unsupported_parameter")
+    return "text"
+
+
+RESPONSE_FORMAT = Field("response_format", {"type": "object", "required": ["type"], "additionalProperties": False,
+                                            "properties": {"type": {"type": "string", "enum": ["text"]}}},
+                        parse_response_format, "text", "only {'type': 'text'}")
+
+
+MODEL = Field("model", {"type": "string"}, lambda name: name, None, "optional; must name this server's model if given")
+
+
+def sampling_fields(n_ctx: int, vocab_size: int, min_tokens: int, max_tokens_doc: str) -> tuple[Field, ...]:
+    return (
+        MODEL,
+        integer("max_tokens", min_tokens, n_ctx - 1, DEFAULT_MAX_TOKENS, max_tokens_doc),
+        number("temperature", 0.0, MAX_TEMPERATURE, 1.0, "0 is greedy"),
+        number("top_p", 0.0, 1.0, 1.0, "nucleus sampling: keep the likeliest tokens up to this mass", low_open=True),
+        integer("top_k", 0, vocab_size, 0, "extension: keep the k likeliest tokens; 0 disables"),
+        integer("seed", 0, MAX_SEED, None, "same seed and request, same response (every choice of it)"),
+        STOP,
+        number("presence_penalty", -MAX_PENALTY, MAX_PENALTY, 0.0,
+               "subtracted from the logit of every token already generated (OpenAI's formula)"),
+        number("frequency_penalty", -MAX_PENALTY, MAX_PENALTY, 0.0,
+               "times the count of each token already generated, subtracted from its logit (OpenAI's formula)"),
+        logit_bias_field(vocab_size),
+        integer("n", 1, MAX_CHOICES, 1, "choices per prompt, each sampled with its own generation state"),
+        boolean("stream", False, "server-sent events ending with `data: [DONE]` (buffered on platforms that "
+                                 "cannot stream)"),
+        STREAM_OPTIONS,
+        *metadata_fields(),
+    )
+
+
+def request_fields(route: str, n_ctx: int, vocab_size: int) -> tuple[Field, ...]:
+    """The field table of /v1/completions (route "completions") or /v1/chat/completions ("chat")."""
+    budget = f"prompt tokens + max_tokens must fit the context of {n_ctx} tokens"
+    if route == "completions":
+        return (
+            prompt_field(vocab_size, n_ctx),
+            *sampling_fields(n_ctx, vocab_size, 0, budget + "; 0 only with echo (score the prompt)"),
+            integer("logprobs", 0, MAX_LOGPROBS, None, (
+                "log-probabilities of each token under the raw model (before penalties, bias, temperature, "
+                "top-k/top-p), with this many likeliest alternatives; null for none")),
+            boolean("echo", False, "the prompt is part of text and logprobs (its first token's logprob is null)"),
+            integer("best_of", 1, MAX_CHOICES, None,
+                    "samples per prompt (at least n); the n with the highest summed logprob are returned"),
+        )
+    return (
+        MESSAGES,
+        *sampling_fields(n_ctx, vocab_size, 1, budget),
+        integer("max_completion_tokens", 1, n_ctx - 1, None, "the same as max_tokens (give one of them)"),
+        boolean("logprobs", False, "log-probabilities of each token under the raw model, in the chat shape"),
+        integer("top_logprobs", 0, MAX_LOGPROBS, None, "with logprobs: this many likeliest alternatives per token"),
+        RESPONSE_FORMAT,
+    )
+
+
+def read_fields(body: dict, fields: tuple[Field, ...], refused: dict[str, str]) -> dict[str, Any]:
+    """Every field's typed value (its default when absent or null); 400 for a refused or unknown field."""
+    known = {f.name for f in fields}
+    for name, value in body.items():
+        if name in known or value is None:
+            continue
+        if name in refused:
+            raise invalid(name[:64], refused[name], code="unsupported_parameter")
+        raise invalid(name[:64], "unrecognized request argument; /openapi.json lists the fields this server "
+                                 "accepts", code="unknown_parameter")
+    return {f.name: f.default if body.get(f.name) is None else f.parse(body[f.name]) for f in fields}
+
+
+# -- requests ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A validated completion or chat request, ready for core.generate."""
+    """A validated completion or chat request, ready for core.generate.
 
-    prompt: str
+    `prompts` are texts or token-id tuples; a chat request has one (the rendered messages). Each prompt gets
+    `best_of` samples, of which the `n` with the highest summed logprob are returned (all when best_of == n).
+    `logprobs` is the number of alternatives per token, or None when no log-probabilities are asked for.
+    """
+
+    prompts: tuple[str | tuple[int, ...], ...]
     params: SamplingParams
-    stream: bool
-    chat: bool
+    n: int = 1
+    best_of: int = 1
+    echo: bool = False
+    logprobs: int | None = None
+    stream: bool = False
+    include_usage: bool = False
 
 
 def parse_json(body: bytes) -> dict:
@@ -92,115 +449,102 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
     return False
 
 
-def integer(body: dict, name: str, default: int | None, low: int, high: int) -> int | None:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(name, f"must be an integer from {low} to {high}")
-    if not low <= value <= high:
-        raise invalid(name, f"must be from {low} to {high}, got {value}")
-    return value
-
-
-def number(body: dict, name: str, default: float, low: float, high: float, low_open: bool = False) -> float:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise invalid(name, f"must be a number from {low} to {high}")
-    if value > high or value < low or (low_open and value == low):
-        bound = f"greater than {low}" if low_open else f"at least {low}"
-        raise invalid(name, f"must be {bound} and at most {high}, got {value}")
-    return float(value)
-
-
-def stop_strings(body: dict) -> tuple[str, ...]:
-    value = body.get("stop")
-    if value is None:
-        return ()
-    stops = [value] if isinstance(value, str) else value
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise invalid("stop", "must be a string or a list of strings")
-    if len(stops) > MAX_STOP_STRINGS:
-        raise invalid("stop", f"at most {MAX_STOP_STRINGS} stop strings, got {len(stops)}")
-    for s in stops:
-        unicode_text("stop", s)
-        if not 1 <= len(s) <= MAX_STOP_CHARS:
-            raise invalid("stop", f"each stop string must have 1 to {MAX_STOP_CHARS} characters")
-    return tuple(stops)
-
-
-def prompt_text(body: dict) -> str:
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]  # OpenAI clients may send a one-element batch
-    if not isinstance(prompt, str):
-        raise invalid("prompt", "is required and must be a string")
-    return checked_length("prompt", prompt)
-
-
-def unicode_text(param: str, text: str) -> str:
-    """JSON escapes can smuggle lone surrogates into a str; they are not text and no tokenizer takes them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise invalid(param, "must be valid Unicode (it contains a lone surrogate escape)") from None
-    return text
-
-
-def checked_length(param: str, text: str) -> str:
-    unicode_text(param, text)
-    if not text:
-        raise invalid(param, "must not be empty")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise invalid(param, f"at most {MAX_PROMPT_CHARS} characters, got {len(text)}")
-    return text
-
-
-def chat_prompt(body: dict) -> str:
-    """Render messages with the chat template: one `role: content` line each, then `assistant:`."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise invalid("messages", "is required and must be a non-empty list")
-    if len(messages) > MAX_MESSAGES:
-        raise invalid("messages", f"at most {MAX_MESSAGES} messages, got {len(messages)}")
-    lines = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise invalid(f"messages[{i}]", "must be an object with 'role' and 'content'")
-        role, content = message.get("role"), message.get("content")
-        if role not in CHAT_ROLES:
-            raise invalid(f"messages[{i}].role", f"must be one of {', '.join(CHAT_ROLES)}")
-        if not isinstance(content, str):
-            raise invalid(f"messages[{i}].content", "must be a string")
-        unicode_text(f"messages[{i}].content", content)
-        lines.append(f"{role}: {content}\n")
-    return checked_length("messages", "".join(lines) + "assistant:")
-
-
-CHAT_STOPS = ("\nuser:", "\nsystem:")  # the model must not speak the next turn
-
-
-def generation_request(body: dict, chat: bool, model_name: str, n_ctx: int, vocab_size: int) -> GenerationRequest:
-    """Validate a /v1/completions (chat=False) or /v1/chat/completions body."""
+def check_model(body: dict, model_name: str) -> None:
     model = body.get("model")
     if model is not None and model != model_name:
         raise ApiError(404, f"'model': unknown model {str(model)[:64]!r}; this server has {model_name!r}",
                        param="model", code="model_not_found")
-    integer(body, "n", 1, 1, 1)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise invalid("stream", "must be true or false")
-    prompt = chat_prompt(body) if chat else prompt_text(body)
-    max_tokens_name = "max_completion_tokens" if chat and "max_completion_tokens" in body else "max_tokens"
-    params = SamplingParams(
-        max_new_tokens=integer(body, max_tokens_name, DEFAULT_MAX_TOKENS, 1, n_ctx - 1),
-        temperature=number(body, "temperature", 1.0, 0.0, MAX_TEMPERATURE),
-        top_p=number(body, "top_p", 1.0, 0.0, 1.0, low_open=True),
-        top_k=integer(body, "top_k", 0, 0, vocab_size),
-        seed=integer(body, "seed", None, 0, MAX_SEED),
-        stop=stop_strings(body) + (CHAT_STOPS if chat else ()),
+
+
+def sampling_params(v: dict, max_tokens: int, stop: tuple[str, ...], top_logprobs: int) -> SamplingParams:
+    return SamplingParams(
+        max_new_tokens=max_tokens, temperature=v["temperature"], top_p=v["top_p"], top_k=v["top_k"],
+        seed=v["seed"], stop=stop, presence_penalty=v["presence_penalty"],
+        frequency_penalty=v["frequency_penalty"], logit_bias=v["logit_bias"], top_logprobs=top_logprobs,
         time_budget_s=TIME_BUDGET_S,
     )
-    return GenerationRequest(prompt, params, stream, chat)
+
+
+def completion_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
+    """Validate a /v1/completions body read through its field table."""
+    check_model(body, model_name)
+    if body.get("prompt") is None:
+        raise invalid("prompt", "is required")
+    v = read_fields(body, fields, REFUSED["completions"])
+    if body.get("stream_options") is not None and not v["stream"]:
+        raise invalid("stream_options", "is only allowed with stream: true")
+    n, best_of = v["n"], v["n"] if v["best_of"] is None else v["best_of"]
+    if best_of < n:
+        raise invalid("best_of", f"must be at least n ({n}), got {best_of}")
+    if v["stream"] and best_of > n:
+        raise invalid("best_of", "cannot be more than n when streaming (the best are known only at the end)")
+    if v["max_tokens"] == 0 and not v["echo"]:
+        raise invalid("max_tokens", "must be at least 1 (0 is allowed with echo: true, to score the prompt only)")
+    params = sampling_params(v, v["max_tokens"], v["stop"], v["logprobs"] or 0)
+    return GenerationRequest(v["prompt"], params, n, best_of, v["echo"], v["logprobs"], v["stream"],
+                             v["stream_options"])
+
+
+def chat_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
+    """Validate a /v1/chat/completions body read through its field table."""
+    check_model(body, model_name)
+    if body.get("messages") is None:
+        raise invalid("messages", "is required and must be a non-empty list")
+    v = read_fields(body, fields, REFUSED["chat"])
+    if body.get("stream_options") is not None and not v["stream"]:
+        raise invalid("stream_options", "is only allowed with stream: true")
+    if body.get("max_tokens") is not None and v["max_completion_tokens"] is not None:
+        raise invalid("max_completion_tokens", "give either max_tokens or max_completion_tokens, not both")
+    if v["top_logprobs"] is not None and not v["logprobs"]:
+        raise invalid("top_logprobs", "needs logprobs: true")
+    max_tokens = v["max_completion_tokens"] if v["max_completion_tokens"] is not None else v["max_tokens"]
+    logprobs = (v["top_logprobs"] or 0) if v["logprobs"] else None
+    params = sampling_params(v, max_tokens, v["stop"] + CHAT_STOPS, logprobs or 0)
+    return GenerationRequest((v["messages"],), params, v["n"], v["n"], False, logprobs, v["stream"],
+                             v["stream_options"])
+
+
+def check_request_tokens(prompt_lengths: list[int], best_of: int, max_tokens: int) -> None:
+    """One request's work, sum over prompts of best_of x (prompt tokens + max_tokens), within MAX_REQUEST_TOKENS."""
+    work = best_of * (sum(prompt_lengths) + len(prompt_lengths) * max_tokens)
+    if work > MAX_REQUEST_TOKENS:
+        param = "prompt" if best_of * sum(prompt_lengths) > MAX_REQUEST_TOKENS else "max_tokens"
+        raise invalid(param, f"this request needs {work} tokens of work (sum over prompts of best_of x (prompt "
+                             f"tokens + max_tokens)); the limit is {MAX_REQUEST_TOKENS}: send fewer or shorter "
+                             "prompts, or lower max_tokens or best_of", code="request_too_large")
+
+
+# -- tokenizer routes (vLLM's shapes) ---------------------------------------------------------------------------
+def tokenizer_fields(n_ctx: int, vocab_size: int) -> dict[str, tuple[Field, ...]]:
+    """Field tables of POST /tokenize and POST /detokenize, as vLLM's TokenizeCompletionRequest and
+    DetokenizeRequest declare them (vllm-project/vllm, vllm/entrypoints/openai/protocol.py)."""
+
+    def parse_prompt(value) -> str:  # may be empty, as in vLLM (0 tokens)
+        if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:
+            raise invalid("prompt", f"must be a string of at most {MAX_PROMPT_CHARS} characters")
+        return unicode_text("prompt", value)
+
+    def parse_tokens(value) -> tuple[int, ...]:  # may be empty, as in vLLM (the empty text)
+        if not isinstance(value, list):
+            raise invalid("tokens", "must be a list of token ids")
+        return token_ids("tokens", value, vocab_size, n_ctx, "") if value else ()
+
+    ids = {"type": "array", "maxItems": n_ctx, "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1}}
+    return {
+        "tokenize": (
+            MODEL,
+            Field("prompt", {"type": "string", "maxLength": MAX_PROMPT_CHARS}, parse_prompt, None,
+                  "the text to tokenize"),
+            boolean("add_special_tokens", True, "accepted either way: this GPT-2 tokenizer adds no special tokens"),
+            boolean("return_token_strs", False, "also return each token as text"),
+        ),
+        "detokenize": (MODEL, Field("tokens", ids, parse_tokens, None, "the token ids to decode")),
+    }
+
+
+def tokenizer_request(body: dict, fields: tuple[Field, ...], required: str, model_name: str) -> dict[str, Any]:
+    """Validate a /tokenize or /detokenize body read through its field table."""
+    check_model(body, model_name)
+    if body.get(required) is None:
+        raise invalid(required, "is required")
+    return read_fields(body, fields, {})

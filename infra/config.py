@@ -59,6 +59,7 @@ class StackConfig:
     architecture: str = "arm64"
     # GCP: how long the function waits after its build grants are created or changed (IAM propagation).
     iam_wait_seconds: int = 60
+    cors_origins: tuple[str, ...] = ()  # exact browser origins the function answers CORS for (core.api)
     api_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     def api_key_sha256(self) -> pulumi.Output[str] | None:
@@ -79,6 +80,7 @@ CONFIG_KEYS = {
     "log_retention_days": "logRetentionDays",
     "architecture": "architecture",
     "iam_wait_seconds": "iamWaitSeconds",
+    "cors_origins": "corsOrigins",
 }
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig) if f.name in CONFIG_KEYS}
 
@@ -145,6 +147,8 @@ def validate(stack: StackConfig) -> None:
                           + (" (0, no reservation, exists on AWS only)" if stack.cloud != "aws" else ""))
     if stack.public and stack.invokers:
         raise ConfigError("tinyllm:invokers is meaningless with tinyllm:public=true (everyone may invoke)")
+    if any(origin == "*" or "," in origin for origin in stack.cors_origins):
+        raise ConfigError("tinyllm:corsOrigins lists exact origins (https://app.example), not '*' or a comma list")
     if any(member in ("allUsers", "allAuthenticatedUsers", "*") for member in stack.invokers):
         raise ConfigError("a public invoker in tinyllm:invokers is not allowed: set tinyllm:public=true instead")
     if len(set(stack.invokers)) != len(stack.invokers):
@@ -172,6 +176,8 @@ def function_environment(stack: StackConfig) -> dict[str, pulumi.Input[str]]:
     digest = stack.api_key_sha256()
     if digest is not None:
         env["TINYLLM_API_KEY_SHA256"] = digest
+    if stack.cors_origins:
+        env["TINYLLM_CORS_ORIGINS"] = ",".join(stack.cors_origins)
     if stack.cloud == "azure":
         env["TINYLLM_AZURE_AUTH_LEVEL"] = "ANONYMOUS" if stack.public else "FUNCTION"
     return env

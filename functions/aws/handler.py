@@ -24,13 +24,11 @@ def to_request(event: dict, context) -> Request:
         if event.get("cookies"):
             headers["cookie"] = "; ".join(event["cookies"])
         method, path = event["requestContext"]["http"]["method"], event["rawPath"]
-        query = event.get("queryStringParameters") or {}
     else:  # REST API: multi-value headers win over single-value ones when present
         multi = event.get("multiValueHeaders") or {}
         headers = {**(event.get("headers") or {}), **{k: ", ".join(v) for k, v in multi.items()}}
         method, path = event["httpMethod"], event["path"]
-        query = event.get("queryStringParameters") or {}
-    return Request.of(method, path, headers, request_body(event), query=query, request_id=request_id,
+    return Request.of(method, path, headers, request_body(event), request_id=request_id,
                       log_fields={"aws_request_id": request_id} if request_id else {})
 
 

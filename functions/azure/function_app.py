@@ -16,18 +16,19 @@ from core.api import Request, create_app
 AUTH_LEVEL = func.AuthLevel[os.environ.get("TINYLLM_AZURE_AUTH_LEVEL", "FUNCTION").upper()]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]  # core answers 405 where it must
 
-app = func.FunctionApp(http_auth_level=AUTH_LEVEL)
-api = create_app()  # cold start: the model is verified and loaded once per instance
+# The host finds the FunctionApp by its type, whatever its name (Azure/azure-functions-python-worker,
+# loader.py index_function_app: "if isinstance(getattr(imported_module, i, None), FunctionRegister)").
+functions = func.FunctionApp(http_auth_level=AUTH_LEVEL)
+app = create_app()  # cold start: the model is verified and loaded once per instance
 
 
-@app.route(route="{*path}", methods=METHODS)
+@functions.route(route="{*path}", methods=METHODS)
 def serve(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    response = api.handle(Request.of(
+    response = app.handle(Request.of(
         req.method,
         urlsplit(req.url).path,
         req.headers.items(),
         req.get_body(),
-        query=dict(req.params),
         request_id=context.invocation_id,
         log_fields={"invocation_id": context.invocation_id},
     ))

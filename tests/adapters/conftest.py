@@ -69,7 +69,7 @@ class AdapterClient:
     @property
     def app(self):
         """The core App the adapter built at import (its composition root)."""
-        return self.module.api if self.kind == "azure" else self.module.app
+        return self.module.app
 
     def request(self, method: str, path: str, headers: dict | None = None, body: bytes = b"") -> Reply:
         headers = dict(headers or {})

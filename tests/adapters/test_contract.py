@@ -94,7 +94,9 @@ def test_invalid_json_is_400(client):
     ({"prompt": "x" * 5000}, "prompt", "4096"),
     ({"prompt": "Hello " * 60, "max_tokens": 200}, "max_tokens", "256"),
     ({"prompt": "Hello " * 300, "max_tokens": 1}, "prompt", "256"),
-    ({"prompt": "Hi", "n": 2}, "n", "1"),
+    ({"prompt": "Hi", "n": 5}, "n", "4"),
+    ({"prompt": "Hi", "suffix": "!"}, "suffix", None),
+    ({"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function"}]}, "tools", None),
     ({"messages": "hi"}, "messages", None),
 ])
 def test_invalid_fields_are_400_naming_the_field_and_the_limit(client, body, param, limit):
@@ -160,3 +162,41 @@ def test_each_request_writes_one_json_log_line_without_the_prompt(client, capsys
     platform_field = {"gcp": None, "azure": "invocation_id"}.get(client.kind, "aws_request_id")
     if platform_field:
         assert record[platform_field] == reply.headers["x-request-id"]
+
+
+def test_gcp_trace_header_becomes_the_cloud_logging_trace_field(client, capsys, monkeypatch):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    capsys.readouterr()
+    client.request("GET", "/healthz", {"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"})
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    trace = record.get("logging.googleapis.com/trace")
+    if client.kind == "gcp":
+        assert trace == "projects/my-project/traces/105445aa7843bc8bf206b12000100000"
+    else:
+        assert trace is None  # only Cloud Run sets that header; the other platforms log their own ids
+
+
+@pytest.fixture
+def cors(client):
+    """Configure the adapter's app with TINYLLM_CORS_ORIGINS' parsed value, then restore it."""
+    app = client.app
+    saved, app.cors = app.cors, frozenset({"https://app.example"})
+    yield "https://app.example"
+    app.cors = saved
+
+
+def test_a_cors_preflight_reaches_core_through_every_adapter(client, cors):
+    reply = client.request("OPTIONS", "/v1/completions", {"Origin": cors, "Access-Control-Request-Method": "POST"})
+    assert reply.status == 204 and reply.headers["access-control-allow-origin"] == cors
+    assert reply.headers["access-control-allow-methods"] == "POST"
+    answer = client.post_json("/v1/completions", GREEDY, {"Origin": cors})
+    assert answer.status == 200 and answer.headers["access-control-allow-origin"] == cors
+
+
+def test_tokenizer_routes_and_model_retrieval_on_every_adapter(client, loaded):
+    ids = client.post_json("/tokenize", {"prompt": "Hello world,"}).json()["tokens"]
+    assert ids == loaded.tokenizer.encode("Hello world,").ids
+    assert client.post_json("/detokenize", {"tokens": ids}).json() == {"prompt": "Hello world,"}
+    assert client.request("GET", "/tokenizer_info").json()["eos_token"] == "<|endoftext|>"
+    assert client.request("GET", "/v1/models/tinyllm").json()["id"] == "tinyllm"
+    assert_openai_error(client.request("GET", "/v1/models/other"), 404, "model")

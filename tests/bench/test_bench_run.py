@@ -42,3 +42,6 @@ def test_quick_bench_prints_and_writes_both_tables(model_dir, tmp_path):
     assert re.fullmatch(f"{NUMBER} req/s", http_rows["throughput"][0])
     assert re.fullmatch(f"{NUMBER} MB", http_rows["server peak RSS (VmHWM, all processes)"][0])
     assert "completion tokens per response: 16." in http
+    scoring = http_rows["prompt scoring (16-prompt echo + logprobs request)"][0]
+    assert re.fullmatch(f"{NUMBER} tokens/s \\({NUMBER} ms per request, p50\\)", scoring)
+    assert "errors: 0." in http

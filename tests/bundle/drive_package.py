@@ -60,7 +60,9 @@ def call_azure():
         function_directory = root
         trace_context = retry_context = thread_local_storage = None
 
-    (function,) = function_app.app.get_functions()  # how the Functions host finds the v2 model's function
+    # how the Functions host finds the v2 model's function: the module's one FunctionRegister, whatever its name
+    (registry,) = [v for v in vars(function_app).values() if isinstance(v, func.FunctionRegister)]
+    (function,) = registry.get_functions()
     req = func.HttpRequest("POST", f"https://tinyllm.azurewebsites.net{request['path']}", headers=headers, body=body)
     reply = function.get_user_function()(req, Context())
     return reply.status_code, reply.get_body()

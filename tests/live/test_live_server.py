@@ -44,6 +44,36 @@ def test_openai_client_streams_completions_and_chat(openai_client):
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == whole.choices[0].message.content
 
 
+def test_openai_client_parses_echo_logprobs_and_n_into_its_typed_objects(openai_client):
+    done = openai_client.completions.create(model="tinyllm", prompt=["Hello world,", "Terraform"], max_tokens=6,
+                                            logprobs=2, echo=True, n=2, seed=4)
+    assert [c.index for c in done.choices] == [0, 1, 2, 3]
+    first = done.choices[0]
+    assert first.text.startswith("Hello world,") and first.logprobs.token_logprobs[0] is None
+    assert len(first.logprobs.tokens) == len(first.logprobs.text_offset) == len(first.logprobs.top_logprobs)
+    assert all(len(top) <= 3 for top in first.logprobs.top_logprobs[1:])
+    assert done.usage.completion_tokens > 0
+
+
+def test_openai_client_parses_chat_logprobs_into_its_typed_objects(openai_client):
+    done = openai_client.chat.completions.create(
+        model="tinyllm", messages=[{"role": "user", "content": "Hello world,"}], max_completion_tokens=8,
+        logprobs=True, top_logprobs=2, seed=2)
+    content = done.choices[0].logprobs.content
+    assert "".join(t.token for t in content) == done.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.bytes for t in content)
+
+
+def test_openai_client_streams_usage_when_asked(openai_client):
+    chunks = list(openai_client.completions.create(model="tinyllm", prompt="Hello world,", max_tokens=8,
+                                                   temperature=0, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 8
+
+
+def test_openai_client_retrieves_the_model(openai_client):
+    assert openai_client.models.retrieve("tinyllm").id == "tinyllm"
+
+
 def test_openai_client_sees_errors_as_exceptions(live_server, openai_client):
     with pytest.raises(AuthenticationError):
         OpenAI(base_url=live_server.url + "/v1", api_key="wrong", max_retries=0).models.list()

@@ -27,7 +27,8 @@ def operations(live_server):
 def test_schemathesis_exercises_every_api_route(operations):
     # schemathesis leaves out the operation that serves the document itself (/openapi.json)
     assert {(op.method.upper(), op.path) for op in operations} == {
-        ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/healthz")}
+        ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/healthz"),
+        ("GET", "/v1/models/{model_id}"), ("POST", "/tokenize"), ("POST", "/detokenize"), ("GET", "/tokenizer_info")}
 
 
 def test_generated_requests_get_documented_responses(operations, live_server):

@@ -1,11 +1,15 @@
-"""Decoding on the real model: greedy, seeds, top-k, top-p, temperature, stop strings, EOS, limits."""
+"""Decoding on the real model: greedy, seeds, top-k, top-p, temperature, penalties, logit bias, stop strings, EOS,
+limits, log-probabilities, best_of."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.generate import ContextOverflow, SamplingParams, encode_prompt, filter_logits, generate, next_token, stream
+from core.generate import (
+    ContextOverflow, SamplingParams, TokenStream, best_of, encode_prompt, filter_logits, generate, log_softmax,
+    next_token, processed_logits, sample_streams, stream,
+)
 
 UNSEEN = "Serverless functions"
 
@@ -91,14 +95,10 @@ def test_prompt_and_new_tokens_must_fit_the_context(loaded):
 
 def test_streamed_deltas_add_up_to_the_generated_text(loaded):
     params = SamplingParams(max_new_tokens=40, temperature=1.0, seed=3)
-    gen = stream(loaded.model, loaded.tokenizer, encode_prompt(loaded.model, loaded.tokenizer, "日本 🚀", params), params)
-    deltas = []
-    while True:
-        try:
-            deltas.append(next(gen))
-        except StopIteration as done:
-            final = done.value
-            break
+    ids = encode_prompt(loaded.model, loaded.tokenizer, "日本 🚀", params)
+    tokens = stream(loaded.model, loaded.tokenizer, ids, params)
+    deltas = list(tokens)  # a plain for loop: the result is still there afterwards
+    final = tokens.result
     assert "".join(deltas) == final.text
     assert final.text == generate(loaded.model, loaded.tokenizer, "日本 🚀", params).text
 
@@ -106,3 +106,53 @@ def test_streamed_deltas_add_up_to_the_generated_text(loaded):
 def test_ignore_eos_generates_exactly_max_new_tokens(loaded):
     result = run(loaded, "Hello world,", max_new_tokens=40, temperature=0, ignore_eos=True)
     assert (result.finish_reason, result.completion_tokens) == ("length", 40)
+
+
+def test_penalties_and_bias_follow_openais_formula():
+    logits = np.array([1.0, 2.0, 3.0, 4.0])
+    params = SamplingParams(presence_penalty=0.5, frequency_penalty=0.25, logit_bias=((0, 10.0),))
+    counts = {2: 3, 3: 1}  # token 2 generated three times, token 3 once, token 1 never
+    expected = [1.0 + 10.0, 2.0, 3.0 - 3 * 0.25 - 0.5, 4.0 - 1 * 0.25 - 0.5]
+    assert processed_logits(logits, params, counts).tolist() == expected
+    assert logits.tolist() == [1.0, 2.0, 3.0, 4.0]  # the raw logits are untouched
+
+
+def test_a_stream_result_is_there_after_a_plain_for_loop_and_not_before(loaded):
+    params = SamplingParams(max_new_tokens=8, temperature=0, top_logprobs=2)
+    tokens = stream(loaded.model, loaded.tokenizer, loaded.tokenizer.encode("Hello world,").ids, params)
+    with pytest.raises(RuntimeError, match="before the stream has ended"):
+        tokens.result
+    shown = []
+    for _ in tokens:
+        shown.append(tokens.tokens_shown)
+    result = tokens.result
+    assert shown == sorted(shown) and result.completion_tokens == len(result.scores.logprobs) == 8
+    assert all(len(top) == 2 and top[0][1] >= top[1][1] for top in result.scores.top)
+
+
+def test_chosen_tokens_logprobs_are_the_engines_log_softmax(loaded):
+    ids = loaded.tokenizer.encode(UNSEEN).ids
+    params = SamplingParams(max_new_tokens=10, temperature=1.3, seed=5, frequency_penalty=1.0)
+    result = TokenStream(loaded.model, loaded.tokenizer, ids, params, score_prompt=True).finish()
+    session = loaded.model.session()
+    logits = session.feed(ids)  # the whole prompt at once; the stream fed it token by token (float32 rounding)
+    for token, logprob in zip(result.token_ids, result.scores.logprobs):
+        assert logprob == pytest.approx(float(log_softmax(logits)[token]), abs=1e-5)
+        logits = session.feed([token])
+    assert result.prompt_scores.logprobs[0] is None and len(result.prompt_scores.logprobs) == len(ids)
+
+
+def test_best_of_keeps_the_samples_with_the_highest_summed_logprob_and_seeds_repeat(loaded):
+    ids = loaded.tokenizer.encode(UNSEEN).ids
+    params = SamplingParams(max_new_tokens=12, temperature=1.5, seed=11)
+
+    def samples():
+        return sample_streams(loaded.model, loaded.tokenizer, ids, params, 4, deadline=None)
+
+    everything = best_of(samples(), 4)
+    assert [g.token_ids for g in everything] == [g.token_ids for g in best_of(samples(), 4)]
+    assert len({tuple(g.token_ids) for g in everything}) > 1
+    ranked = sorted(everything, key=lambda g: -g.cumulative_logprob)
+    assert [g.token_ids for g in best_of(samples(), 2)] == [g.token_ids for g in ranked[:2]]
+    # sample 0 draws from the seed itself, as `generate` does
+    assert everything[0].token_ids == generate(loaded.model, loaded.tokenizer, UNSEEN, params).token_ids
