@@ -1,4 +1,4 @@
-"""Issue 3's benchmark: the local functions-framework server (`python -m functions.devtools serve`) under bounded load.
+"""The HTTP benchmark: the local functions-framework server (`python -m functions.devtools serve`) under bounded load.
 
 A fixed number of 16-token greedy completions (POST /v1/completions) is sent by a fixed pool of client
 threads, each holding one keep-alive connection to 127.0.0.1. Each client first sends one untimed request
