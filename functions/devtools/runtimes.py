@@ -133,6 +133,14 @@ def start_functions_framework(venv_python: Path, source: Path, port: int, log) -
 
 # ---- AWS ----------------------------------------------------------------------------------------------------
 
+class QuietServer(ThreadingHTTPServer):
+    """Says nothing when a runtime that was stopped drops its keep-alive connection; reports any other error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LambdaRuntimeAPI:
     """A double of the Lambda Runtime API, version 2018-06-01, on a free loopback port.
 
@@ -153,7 +161,7 @@ class LambdaRuntimeAPI:
         self.events: queue.Queue = queue.Queue()  # (request id, event bytes) waiting for GET /next
         self.outcomes: dict[str, queue.Queue] = {}  # request id -> ("response" | "error", body, headers)
         self.init_errors: queue.Queue = queue.Queue()  # (body, headers)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
+        self.server = QuietServer(("127.0.0.1", 0), self.handler_class())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
