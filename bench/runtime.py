@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import PROMPT
 from bench.report import environment_notes, fmt, load_average, markdown_table
 from functions.devtools import runtimes
-from functions.devtools.local import free_port
+from functions.devtools.local import free_port, stop_group
 
 CLOUDS = ("gcp", "aws", "azure")
 COMPLETION = {"prompt": PROMPT, "max_tokens": 16, "temperature": 0}
@@ -66,7 +66,7 @@ def cold_start_gcp(venv_python: Path, source: Path, log_dir: Path) -> float:
                 conn.close()
         raise RuntimeError(f"functions-framework did not answer within {runtimes.START_TIMEOUT_S} s")
     finally:
-        runtimes.stop(process)
+        stop_group(process)
 
 
 def cold_start_aws(venv_python: Path, task_root: Path, log_dir: Path) -> float:
@@ -81,7 +81,7 @@ def cold_start_aws(venv_python: Path, task_root: Path, log_dir: Path) -> float:
         kind, result, _ = api.invoke(event, timeout=runtimes.START_TIMEOUT_S)
         elapsed = time.perf_counter() - began
     finally:
-        runtimes.stop(process)
+        stop_group(process)
         api.close()
     if kind != "response" or result.get("statusCode") != 200:
         raise RuntimeError(f"aws answered {kind}: {str(result)[:300]}")

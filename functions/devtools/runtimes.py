@@ -19,7 +19,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +27,8 @@ import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from functions.devtools.local import stop_group
 
 PY312_ENV = "TINYLLM_PY312"
 # The runtime interface client Lambda's Python runtimes are built on (github.com/aws/aws-lambda-python-runtime-
@@ -103,19 +104,6 @@ def unpack(zip_path: Path, into: Path) -> Path:
 def clean_environment(**extra: str) -> dict[str, str]:
     """A cloud's environment holds none of this machine's TINYLLM_* or PYTHON* settings: start from PATH alone."""
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **extra}
-
-
-def stop(process: subprocess.Popen) -> None:
-    """End a runtime process and its children (each is started in a session of its own)."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=grace)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # ---- GCP ----------------------------------------------------------------------------------------------------
@@ -269,4 +257,4 @@ class AzureHost:
     def close(self) -> None:
         if self.process.stdin:
             self.process.stdin.close()
-        stop(self.process)
+        stop_group(self.process)

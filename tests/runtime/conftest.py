@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from functions.devtools import runtimes
-from functions.devtools.local import free_port
+from functions.devtools.local import free_port, stop_group
 
 EVENTS = Path(__file__).parents[1] / "adapters" / "events"  # recorded from AWS's documentation
 KINDS = ["gcp", "aws-url-v2", "aws-rest-v1", "azure"]
@@ -83,7 +83,7 @@ def gcp_runtime(python312, build_package, runtime_dir):
         wait_for_http(port, process, log)
         yield port, source, venv_python
     finally:
-        runtimes.stop(process)
+        stop_group(process)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,7 @@ def lambda_runtime(lambda_venv, aws_task_root, runtime_dir):
     try:
         yield api, process
     finally:
-        runtimes.stop(process)
+        stop_group(process)
         api.close()
 
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 from functions.devtools import runtimes
+from functions.devtools.local import stop_group
 
 
 def test_the_runtime_interface_client_brings_no_numpy_the_package_must(lambda_venv):
@@ -50,7 +51,7 @@ def test_an_import_error_is_posted_to_init_error_and_the_runtime_exits(lambda_ve
         error, headers = api.init_errors.get(timeout=runtimes.START_TIMEOUT_S)
         assert process.wait(timeout=30) != 0
     finally:
-        runtimes.stop(process)
+        stop_group(process)
         api.close()
     assert error["errorType"] == "ArtifactError"  # core's own error, with the message that says what to do
     assert "no model found" in error["errorMessage"] and "python -m train" in error["errorMessage"]
