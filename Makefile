@@ -26,7 +26,7 @@ model: install
 	$(BIN)/python -m train --if-stale
 
 serve: model
-	$(BIN)/python -m core serve --port $(PORT)
+	$(BIN)/python -m functions.devtools serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,7 +1,8 @@
 """Benchmarks that print the tables quoted in README: `python -m bench [--quick]` (see bench.__main__).
 
-bench.engine  numpy core vs transformers: warm latency, cold start, peak RSS (issue 2)
-bench.http    the local functions-framework server under bounded concurrency (issue 3)
+bench.engine  numpy core vs transformers: warm latency, cold start, peak RSS
+bench.http    the local functions-framework server under bounded concurrency
+bench.runtime each package's cold start as its cloud starts it (CPython 3.12), and its size
 bench.worker  the child process the engine benchmark spawns and times
 bench.report  percentiles, targets, markdown tables, the environment notes printed under each table
 

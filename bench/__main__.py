@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only engine|http] [--model-dir DIR] [--out DIR]` (`make bench [QUICK=1]`).
+"""`python -m bench [--quick] [--only engine|http|runtime] [--model-dir DIR] [--out DIR]` (`make bench [QUICK=1]`).
 
 Prints each benchmark's markdown table and writes it to <out>/<name>.md (default bench/results/, which CI
 uploads). --quick runs few samples: it checks that the benchmark works, its numbers are not for quoting.
@@ -11,13 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import engine, http
+from bench import engine, http, runtime
 from bench.report import RESULTS_DIR, write
 from core.artifacts import resolve_model_dir
+from functions.devtools.runtimes import RuntimeUnavailable
 
 BENCHMARKS = {
     "engine": lambda model_dir, quick: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
     "http": lambda model_dir, quick: http.run(model_dir, http.QUICK if quick else http.FULL),
+    "runtime": lambda model_dir, quick: runtime.run(model_dir, runtime.QUICK if quick else runtime.FULL),
 }
 
 
@@ -33,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         print(f"running the {name} benchmark ({mode})…", file=sys.stderr, flush=True)
         text = f"## {name} benchmark ({mode}: `python -m bench{' --quick' if args.quick else ''}`)\n\n"
-        text += BENCHMARKS[name](model_dir, args.quick)
+        try:
+            text += BENCHMARKS[name](model_dir, args.quick)
+        except (RuntimeUnavailable, ValueError) as exc:  # no CPython 3.12, or a flag this benchmark cannot honour
+            print(f"python -m bench: {name}: {exc}", file=sys.stderr)
+            return 2
         print(text + "\n", flush=True)
         print(f"wrote {write(name, text, args.out)}", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Issue 2's benchmark: the numpy core against transformers, side by side in one run, on this machine.
+"""The engine benchmark: the numpy core against transformers, side by side in one run, on this machine.
 
 - warm latency of a 32-token greedy generation (p50 over every warm run of every worker process);
 - cold start: wall time from spawning `python -m bench.worker` to reading its 32-token result (median);

@@ -1,4 +1,4 @@
-"""Issue 3's benchmark: the local functions-framework server (`python -m core serve`) under bounded load.
+"""The HTTP benchmark: the local functions-framework server (`python -m functions.devtools serve`) under bounded load.
 
 A fixed number of 16-token greedy completions (POST /v1/completions) is sent by a fixed pool of client
 threads, each holding one keep-alive connection to 127.0.0.1. Each client first sends one untimed request
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import PROMPT
 from bench.report import Target, environment_notes, fmt, load_average, markdown_table, percentile, verdict
-from core.local import background_server, server_environment
+from functions.devtools.local import background_server, server_environment
 from train.config import DEFAULT_CORPUS, read_corpus_lines
 
 HOST = "127.0.0.1"  # loopback only
@@ -182,8 +182,8 @@ def peak_rss_kb(pid: int) -> int:
 
 
 def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, ScoringResult, int]:
-    """Start `python -m core serve` on a free loopback port, load it, score batches of prompts; return both
-    results and the server's RSS (kB)."""
+    """Start `python -m functions.devtools serve` on a free loopback port, load it, score batches of prompts;
+    return both results and the server's RSS (kB)."""
     api_key = secrets.token_urlsafe(24)
     env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
                TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
@@ -230,7 +230,7 @@ def run(model_dir: Path, settings: Settings) -> str:
         f"{settings.requests} POST /v1/completions ({MAX_TOKENS} tokens max, temperature 0, prompt {PROMPT!r}) "
         f"from {settings.clients} keep-alive clients on {HOST}, in {fmt(result.seconds)} s; "
         f"completion tokens per response: {', '.join(map(str, tokens)) or 'none'}.",
-        # `tinyllm serve` passes these to functions-framework's gunicorn (core.local.server_environment).
+        # `tinyllm serve` passes these to functions-framework's gunicorn (functions.devtools.local.server_environment).
         f"Server: functions-framework on gunicorn, WORKERS={server_env['WORKERS']}, THREADS={server_env['THREADS']}.",
         f"Load average when the run ended {load_average()}; the load generator shares the machine's CPUs.",
     ]

@@ -36,7 +36,7 @@ def transformers_generator(model_dir: str, prompt: str):
     import torch
     from tokenizers import Tokenizer
 
-    from core.reference import ReferenceEngine
+    from functions.devtools.reference import ReferenceEngine
 
     engine = ReferenceEngine(model_dir)
     ids = torch.tensor([Tokenizer.from_file(f"{model_dir}/tokenizer.json").encode(prompt).ids])

@@ -118,7 +118,7 @@ def load_from(model_dir: Path) -> LoadedModel:
     manifest, manifest_sha256 = verify(model_dir)
     try:
         cfg = GPT2Config.from_dict(json.loads((model_dir / "config.json").read_text(encoding="utf-8")))
-        model = GPT2(cfg, read_safetensors(model_dir / "model.safetensors"))
+        model = GPT2.from_checkpoint(cfg, read_safetensors(model_dir / "model.safetensors"))
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{model_dir}: {exc}") from None
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

@@ -2,19 +2,26 @@
 
 Names follow the GPT-2 checkpoint (wte, wpe, ln_1, c_attn, c_proj, c_fc, ln_f). Conv1D weights are stored
 (in, out), so a projection is `x @ w + b`. Shapes: T new tokens, C width, nh heads, hs head size.
+`GPT2.from_checkpoint` reads those tensors and folds each layer norm's gain and bias into the matmul after it.
+A `Block` computes attention and MLP once, for a block of new positions (T, C) — the prompt, `forward` — and
+for one position (C,) — a decoding step, `step`, which works on vectors: no mask, no transposes.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # √(2/π), the slope of GELU's tanh approximation
+
+
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """GELU, tanh approximation (GPT-2's `gelu_new`)."""
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + np.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -56,25 +63,29 @@ class GPT2Config:
 
 
 def normalize(x: np.ndarray, eps: np.float32) -> np.ndarray:
-    """Layer norm without its affine part (the gain and bias are folded into the next matmul, see fold)."""
-    # np.add.reduce rather than .mean(): .mean's Python-level bookkeeping costs more than the sum itself here.
+    """Layer norm without its affine part (the gain and bias are folded into the next matmul, see fold), over the
+    last axis of (T, C); one position (C,) takes scalar statistics and a dot product: three array ops, not nine."""
     inv_n = np.float32(1.0 / x.shape[-1])
+    if x.ndim == 1:
+        centered = x - np.add.reduce(x) * inv_n
+        return centered / np.sqrt(np.dot(centered, centered) * inv_n + eps)
+    # np.add.reduce rather than .mean(): .mean's Python-level bookkeeping costs more than the sum itself here.
     centered = x - np.add.reduce(x, axis=-1, keepdims=True) * inv_n
     var = np.add.reduce(centered * centered, axis=-1, keepdims=True) * inv_n
     return centered / np.sqrt(var + eps)
-
-
-def normalize_vector(x: np.ndarray, eps: np.float32) -> np.ndarray:
-    """normalize for one position (C,): scalar statistics and a dot product, three array ops instead of nine."""
-    inv_n = np.float32(1.0 / x.shape[0])
-    centered = x - np.add.reduce(x) * inv_n
-    return centered / np.sqrt(np.dot(centered, centered) * inv_n + eps)
 
 
 def fold(gain: np.ndarray, bias: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(x̂·gain + bias) @ w + b  ==  x̂ @ (gain[:, None]·w) + (bias @ w + b): two fewer ops per layer norm."""
     folded_b = bias.astype(np.float64) @ w + (0.0 if b is None else b)
     return np.ascontiguousarray(gain[:, None] * w, dtype=np.float32), folded_b.astype(np.float32)
+
+
+def softmax_rows(att: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in place."""
+    att = np.exp(att - att.max(axis=-1, keepdims=True))
+    att /= att.sum(axis=-1, keepdims=True)
+    return att
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,36 @@ class Block:
     fc_b: np.ndarray  # (n_inner,)
     mlp_proj_w: np.ndarray  # (n_inner, C)
     mlp_proj_b: np.ndarray  # (C,)
+
+    def attention(self, x: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, n_head: int,
+                  eps: np.float32) -> np.ndarray:
+        """ln_1, causal self-attention and c_proj for the new positions x, (T, C), or one position, (C,), that
+        follow the `start` positions already in this layer's cache (nh, n_ctx, hs); their keys and values are
+        written to it. One position sees every key, so it needs no mask, and as vectors no transposes."""
+        C = x.shape[-1]
+        hs = C // n_head
+        qkv = normalize(x, eps) @ self.attn_w + self.attn_b  # (T, 3C) or (3C,); q is already scaled
+        if x.ndim == 1:  # the decoding hot path
+            end = start + 1
+            q, k, v = qkv.reshape(3, n_head, hs)  # (nh, hs) each
+            k_cache[:, start], v_cache[:, start] = k, v
+            att = softmax_rows(np.matmul(k_cache[:, :end], q[:, :, None])[:, :, 0])  # (nh, end)
+            y = np.matmul(att[:, None, :], v_cache[:, :end]).reshape(C)  # (nh, 1, hs) -> (C,)
+        else:
+            T = x.shape[0]
+            end = start + T
+            qkv = qkv.reshape(T, 3, n_head, hs)
+            q, k, v = (qkv[:, j].transpose(1, 0, 2) for j in range(3))  # (nh, T, hs) each
+            k_cache[:, start:end], v_cache[:, start:end] = k, v
+            att = q @ k_cache[:, :end].transpose(0, 2, 1)  # (nh, T, end)
+            if T > 1:  # query t sees keys up to start + t
+                att += np.triu(np.full((T, end), -np.inf, dtype=np.float32), k=start + 1)
+            y = (softmax_rows(att) @ v_cache[:, :end]).transpose(1, 0, 2).reshape(T, C)  # (T, C)
+        return y @ self.attn_proj_w + self.attn_proj_b
+
+    def mlp(self, x: np.ndarray, activation, eps: np.float32) -> np.ndarray:
+        """ln_2, c_fc, the activation and c_proj, for (T, C) or (C,)."""
+        return activation(normalize(x, eps) @ self.fc_w + self.fc_b) @ self.mlp_proj_w + self.mlp_proj_b
 
 
 class KVCache:
@@ -105,11 +146,20 @@ class KVCache:
 class GPT2:
     """Read-only weights plus the forward pass; every generation brings its own KVCache (thread safe)."""
 
-    def __init__(self, cfg: GPT2Config, weights: dict[str, np.ndarray]):
+    def __init__(self, cfg: GPT2Config, wte: np.ndarray, wpe: np.ndarray, blocks: list[Block], head_w: np.ndarray,
+                 head_b: np.ndarray):
         self.cfg = cfg
-        self.step_lock = threading.Lock()
+        self.wte, self.wpe = wte, wpe  # (V, C), (n_ctx, C)
+        self.blocks = blocks
+        self.head_w, self.head_b = head_w, head_b  # (C, V), (V,): ln_f folded into the (tied) lm_head
         self.activation = ACTIVATIONS[cfg.activation_function]
         self.eps = np.float32(cfg.layer_norm_epsilon)
+        self.step_lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(cls, cfg: GPT2Config, weights: dict[str, np.ndarray]) -> "GPT2":
+        """The model from a GPT-2 checkpoint's tensors (with or without the `transformer.` prefix), each layer norm
+        folded into the matmul after it and the attention scale into the query weights."""
         prefix = "transformer." if "transformer.wte.weight" in weights else ""
 
         def w(name: str) -> np.ndarray:
@@ -119,14 +169,14 @@ class GPT2:
             return np.ascontiguousarray(weights[key], dtype=np.float32)
 
         C, hs = cfg.n_embd, cfg.n_embd // cfg.n_head
-        self.wte, self.wpe = w("wte.weight"), w("wpe.weight")  # (V, C), (n_ctx, C)
-        expect_shape("wte", self.wte, (cfg.vocab_size, C))
-        expect_shape("wpe", self.wpe, (cfg.n_positions, C))
+        wte, wpe = w("wte.weight"), w("wpe.weight")
+        expect_shape("wte", wte, (cfg.vocab_size, C))
+        expect_shape("wpe", wpe, (cfg.n_positions, C))
         # Tied embeddings unless the checkpoint carries its own head.
-        head = np.asarray(weights.get("lm_head.weight", self.wte), dtype=np.float32)
+        head = np.asarray(weights.get("lm_head.weight", wte), dtype=np.float32)
         expect_shape("lm_head", head, (cfg.vocab_size, C))
-        self.head_w, self.head_b = fold(w("ln_f.weight"), w("ln_f.bias"), head.T, None)  # (C, V), (V,)
-        self.blocks = []
+        head_w, head_b = fold(w("ln_f.weight"), w("ln_f.bias"), head.T, None)
+        blocks = []
         for i in range(cfg.n_layer):
             attn_w, attn_b = fold(w(f"h.{i}.ln_1.weight"), w(f"h.{i}.ln_1.bias"),
                                   w(f"h.{i}.attn.c_attn.weight"), w(f"h.{i}.attn.c_attn.bias"))
@@ -137,8 +187,9 @@ class GPT2:
             attn_b[:C] *= np.float32(scale)
             fc_w, fc_b = fold(w(f"h.{i}.ln_2.weight"), w(f"h.{i}.ln_2.bias"),
                               w(f"h.{i}.mlp.c_fc.weight"), w(f"h.{i}.mlp.c_fc.bias"))
-            self.blocks.append(Block(attn_w, attn_b, w(f"h.{i}.attn.c_proj.weight"), w(f"h.{i}.attn.c_proj.bias"),
-                                     fc_w, fc_b, w(f"h.{i}.mlp.c_proj.weight"), w(f"h.{i}.mlp.c_proj.bias")))
+            blocks.append(Block(attn_w, attn_b, w(f"h.{i}.attn.c_proj.weight"), w(f"h.{i}.attn.c_proj.bias"),
+                                fc_w, fc_b, w(f"h.{i}.mlp.c_proj.weight"), w(f"h.{i}.mlp.c_proj.bias")))
+        return cls(cfg, wte, wpe, blocks, head_w, head_b)
 
     def session(self) -> "Session":
         """A fresh generation state over these weights."""
@@ -146,58 +197,39 @@ class GPT2:
 
     def forward(self, ids: list[int] | np.ndarray, cache: KVCache) -> np.ndarray:
         """Run `ids` (the next tokens) through the model, extending `cache`; return the last logits (V,)."""
-        cfg = self.cfg
         ids = np.asarray(ids, dtype=np.int64)
-        T, start = len(ids), cache.length
-        if T == 0:
+        if len(ids) == 0:
             raise ValueError("forward needs at least one token")
-        if start + T > cfg.n_positions:
-            raise ValueError(f"{start + T} tokens exceed the context of {cfg.n_positions}")
-        C, nh = cfg.n_embd, cfg.n_head
-        hs, end = C // nh, start + T
-        x = self.wte[ids] + self.wpe[start:end]  # (T, C)
-        # Causal mask for a block of new tokens: query t sees keys up to start + t. One new token sees all.
-        mask = np.triu(np.full((T, end), -np.inf, dtype=np.float32), k=start + 1) if T > 1 else None  # (T, end)
-        for i, block in enumerate(self.blocks):
-            qkv = (normalize(x, self.eps) @ block.attn_w + block.attn_b).reshape(T, 3, nh, hs)  # (T, 3, nh, hs)
-            q, k, v = (qkv[:, j].transpose(1, 0, 2) for j in range(3))  # (nh, T, hs) each
-            cache.k[i, :, start:end] = k
-            cache.v[i, :, start:end] = v
-            att = q @ cache.k[i, :, :end].transpose(0, 2, 1)  # (nh, T, end), already scaled through q
-            if mask is not None:
-                att += mask
-            att = np.exp(att - att.max(axis=-1, keepdims=True))
-            att /= att.sum(axis=-1, keepdims=True)
-            y = (att @ cache.v[i, :, :end]).transpose(1, 0, 2).reshape(T, C)  # (T, C)
-            x = x + y @ block.attn_proj_w + block.attn_proj_b
-            h = self.activation(normalize(x, self.eps) @ block.fc_w + block.fc_b)  # (T, n_inner)
-            x = x + h @ block.mlp_proj_w + block.mlp_proj_b
+        start, end = self.positions(cache, len(ids))
+        x = self.blocks_over(self.wte[ids] + self.wpe[start:end], cache, start)  # (T, C)
         cache.length = end
-        return normalize(x[-1], self.eps) @ self.head_w + self.head_b  # (V,): only the last position is sampled
+        return self.logits(x[-1])  # only the last position is sampled
 
     def step(self, token: int, cache: KVCache) -> np.ndarray:
-        """forward for a single new token, the hot path of decoding: one position needs no mask and no
-        transposes, and works on vectors. Same weights, same results as forward([token], cache)."""
-        cfg = self.cfg
-        pos = cache.length
-        if pos >= cfg.n_positions:
-            raise ValueError(f"{pos + 1} tokens exceed the context of {cfg.n_positions}")
-        C, nh = cfg.n_embd, cfg.n_head
-        hs, end = C // nh, pos + 1
-        x = self.wte[token] + self.wpe[pos]  # (C,)
-        for i, block in enumerate(self.blocks):
-            q, k, v = (normalize_vector(x, self.eps) @ block.attn_w + block.attn_b).reshape(3, nh, hs)  # (nh, hs)
-            cache.k[i, :, pos] = k
-            cache.v[i, :, pos] = v
-            att = np.matmul(cache.k[i, :, :end], q[:, :, None])[:, :, 0]  # (nh, end), already scaled through q
-            att = np.exp(att - att.max(axis=-1, keepdims=True))
-            att /= att.sum(axis=-1, keepdims=True)
-            y = np.matmul(att[:, None, :], cache.v[i, :, :end]).reshape(C)  # (nh, 1, hs) -> (C,)
-            x = x + y @ block.attn_proj_w + block.attn_proj_b
-            h = self.activation(normalize_vector(x, self.eps) @ block.fc_w + block.fc_b)  # (n_inner,)
-            x = x + h @ block.mlp_proj_w + block.mlp_proj_b
+        """forward for a single new token, the hot path of decoding: the blocks work on vectors (C,).
+        Same weights, same results as forward([token], cache)."""
+        pos, end = self.positions(cache, 1)
+        x = self.blocks_over(self.wte[token] + self.wpe[pos], cache, pos)  # (C,)
         cache.length = end
-        return normalize_vector(x, self.eps) @ self.head_w + self.head_b  # (V,)
+        return self.logits(x)
+
+    def positions(self, cache: KVCache, n: int) -> tuple[int, int]:
+        """(start, end) of n new positions after the cache's, or ValueError when they overflow the context."""
+        start, end = cache.length, cache.length + n
+        if end > self.cfg.n_positions:
+            raise ValueError(f"{end} tokens exceed the context of {self.cfg.n_positions}")
+        return start, end
+
+    def blocks_over(self, x: np.ndarray, cache: KVCache, start: int) -> np.ndarray:
+        """Every transformer block on the embedded new positions x, (T, C) or (C,), that follow `start` cached ones."""
+        for i, block in enumerate(self.blocks):
+            x = x + block.attention(x, cache.k[i], cache.v[i], start, self.cfg.n_head, self.eps)
+            x = x + block.mlp(x, self.activation, self.eps)
+        return x
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """ln_f and the language-model head for one position (C,): the next token's logits (V,)."""
+        return normalize(x, self.eps) @ self.head_w + self.head_b
 
 
 def expect_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:

@@ -5,8 +5,8 @@
 The Pulumi program calls `build(cloud, arch=...)` and uploads `Bundle.zip_path`, named by `Bundle.sha256`.
 A package holds, and holds only:
   - the cloud's adapter where its platform looks for it (TARGETS below);
-  - `core/`, the serving package, without its developer-only modules (the torch reference engine, the CLI and
-    the local runner);
+  - `core/`, the serving package, copied whole: whatever is in core/ ships, and nothing else of this repository
+    does (the developer tools live in functions/devtools, see docs/architecture.md);
   - `model/`: the files the model's manifest lists, and the manifest. core.artifacts looks for `model/` beside
     `core/` first and checks every file against the manifest's sha256 when the function cold-starts;
   - the pinned runtime dependencies, as the platform wants them: a requirements.txt that Cloud Run functions
@@ -35,8 +35,8 @@ from infra.bundle_deps import ARCH_TO_MACHINE, DependencyError, Runtime, install
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIST = REPO_ROOT / "dist"
 MODEL_DIR = REPO_ROOT / "artifacts" / "model"
-# core modules that never serve a request: the transformers/torch parity oracle and developer tools.
-DEV_ONLY_CORE = frozenset({"reference.py", "cli.py", "local.py", "__main__.py"})
+SERVING_PACKAGE = REPO_ROOT / "core"
+BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.pyc")  # what running the code writes, not the code
 # The serving path's whole closure: tokenizers declares huggingface-hub, used only to download models, not here.
 SERVING_PINS = ("numpy==2.4.6", "tokenizers==0.23.3")
 MIB = 1024 * 1024
@@ -86,7 +86,6 @@ class Bundle:
     directory: Path  # dist/<cloud>/ (the unpacked package)
     zip_path: Path  # dist/<cloud>.zip (byte-reproducible)
     sha256: str  # hex sha256 of the zip
-    runtime: Runtime | None = None  # what the vendored wheels were chosen for
     zipped_bytes: int = 0
     unzipped_bytes: int = 0
 
@@ -130,10 +129,7 @@ def assemble(cloud: str, runtime: Runtime, model_dir: Path, root: Path) -> None:
     target = TARGETS[cloud]
     for name in target.adapter:
         shutil.copyfile(REPO_ROOT / "functions" / cloud / name, root / name)
-    (root / "core").mkdir()
-    for module in sorted((REPO_ROOT / "core").glob("*.py")):
-        if module.name not in DEV_ONLY_CORE:
-            shutil.copyfile(module, root / "core" / module.name)
+    shutil.copytree(SERVING_PACKAGE, root / "core", ignore=BUILD_LEFTOVERS)
     copy_model(model_dir, root / "model")
     if target.vendor_dir is None:
         (root / "requirements.txt").write_text("\n".join(target.requirements) + "\n", encoding="utf-8")
@@ -198,7 +194,7 @@ def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, di
     zipped = zip_path.stat().st_size
     check_budget(zip_path, zipped, unzipped)
     (dist / f"{cloud}.zip.sha256").write_text(f"{sha256}  {zip_path.name}\n", encoding="utf-8")
-    return Bundle(cloud, directory, zip_path, sha256, runtime, zipped, unzipped)
+    return Bundle(cloud, directory, zip_path, sha256, zipped, unzipped)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
+from functions.devtools.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
 
 EVENTS = Path(__file__).parent / "events"
 KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-rest-v1", "azure"]

@@ -1,6 +1,7 @@
 """Bundles built once per session, into temporary dist/ directories (never the repository's dist/).
 
-- `target_bundles`: each cloud's package for its real runtime (CPython 3.12; AWS arm64, Azure x86_64);
+- `target_bundles`: each cloud's package for its real runtime (CPython 3.12; AWS arm64, Azure x86_64), from the
+  session's `build_package` (tests/conftest.py), which the runtime tests share;
 - `local_bundles`: the same packages built for this interpreter and machine, to unpack and run here.
 Wheels come from the shared wheel cache (infra.bundle_deps.WHEEL_CACHE), so only a first run downloads.
 """
@@ -16,14 +17,13 @@ from bundle_packages import CLOUDS
 
 
 @pytest.fixture(scope="session")
-def target_bundles(model_dir, tmp_path_factory) -> dict[str, bundle.Bundle]:
-    dist = tmp_path_factory.mktemp("dist-target")
-    return {cloud: bundle.build(cloud, dist=dist) for cloud in CLOUDS}
+def target_bundles(build_package) -> dict[str, bundle.Bundle]:
+    return {cloud: build_package(cloud) for cloud in CLOUDS}
 
 
 @pytest.fixture(scope="session")
-def aws_x86_64_bundle(model_dir, tmp_path_factory) -> bundle.Bundle:
-    return bundle.build("aws", arch="x86_64", dist=tmp_path_factory.mktemp("dist-aws-x86_64"))
+def aws_x86_64_bundle(build_package) -> bundle.Bundle:
+    return build_package("aws", "x86_64")
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,20 @@
-"""What each cloud's package holds: its adapter where the platform looks, core, the verified model, its pinned
-dependencies — and nothing else (no torch, transformers, tests, caches, developer tools)."""
+"""What each cloud's package holds: its adapter where the platform looks, core/ copied whole, the verified model,
+its pinned dependencies — and nothing else (no torch, transformers, tests, caches, developer tools)."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from core.artifacts import verify
+from infra import bundle
 from infra.bundle import REPO_ROOT, TARGETS
+from infra.bundle_deps import Runtime
 
 from bundle_packages import CLOUDS, zip_names
 
 ADAPTER_FILES = {"gcp": {"main.py"}, "aws": {"handler.py"}, "azure": {"function_app.py", "host.json"}}
-SERVING_CORE = {"__init__.py", "api.py", "artifacts.py", "completions.py", "generate.py", "model.py", "openapi.py",
-                "schema.py"}
-DEV_ONLY_CORE = {"reference.py", "cli.py", "local.py", "__main__.py"}
 VENDOR_DIR = {"aws": "", "azure": ".python_packages/lib/site-packages"}
 # the import packages (and numpy's bundled shared libraries) each vendoring cloud ships, besides .dist-info dirs
 VENDORED_TOP_LEVEL = {"aws": {"numpy", "numpy.libs", "tokenizers"},
@@ -42,11 +41,40 @@ def test_adapter_sits_at_the_package_root_unchanged(cloud, target_bundles):
     assert ADAPTER_FILES[cloud] <= set(zip_names(package))
 
 
+def source_files(folder: Path) -> dict[str, bytes]:
+    """Every file under a source folder (relative name -> bytes), without what running the code leaves behind."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+
+
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_core_is_the_serving_modules_without_the_reference_engine_or_dev_tools(cloud, target_bundles):
-    core = {PurePosixPath(n).name for n in zip_names(target_bundles[cloud]) if n.startswith("core/")}
-    assert SERVING_CORE <= core
-    assert not core & DEV_ONLY_CORE
+def test_core_is_the_repositorys_core_folder_copied_whole(cloud, target_bundles):
+    package = target_bundles[cloud]
+    expected = source_files(REPO_ROOT / "core")
+    assert {n.removeprefix("core/") for n in zip_names(package) if n.startswith("core/")} == set(expected)
+    assert source_files(package.directory / "core") == expected
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_developer_tools_never_ship(cloud, target_bundles):
+    tools = set(source_files(REPO_ROOT / "functions" / "devtools").values())
+    assert len(tools) >= 4  # the package, the CLI, the local runs, the transformers oracle
+    package = target_bundles[cloud]
+    assert not any("devtools" in name for name in zip_names(package))
+    assert not any(path.read_bytes() in tools for path in package.directory.rglob("*.py"))  # under no other name
+
+
+def test_a_new_module_in_core_ships_without_touching_the_builder(model_dir, monkeypatch, tmp_path):
+    """What ships is a folder, not a list of names: a module added to core/ is in the next package."""
+    serving = tmp_path / "core"
+    for name, data in source_files(REPO_ROOT / "core").items():
+        (serving / name).parent.mkdir(parents=True, exist_ok=True)
+        (serving / name).write_bytes(data)
+    (serving / "added_later.py").write_text('"""A module nobody told the builder about."""\n')
+    monkeypatch.setattr(bundle, "SERVING_PACKAGE", serving)
+    (tmp_path / "package").mkdir()
+    bundle.assemble("gcp", Runtime("3.12", "x86_64"), model_dir, tmp_path / "package")  # gcp: no wheels to fetch
+    assert source_files(tmp_path / "package" / "core") == source_files(serving)
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)

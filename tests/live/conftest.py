@@ -1,4 +1,4 @@
-"""A real functions-framework server (`python -m core serve`) on a free loopback port, with an API key."""
+"""A real functions-framework server (`python -m functions.devtools serve`) on a free loopback port, with an API key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.local import background_server
+from functions.devtools.local import background_server
 
 API_KEY = "sk-tinyllm-live-test"
 START_TIMEOUT_S = 60

@@ -10,7 +10,7 @@ import pytest
 from core.artifacts import load_from, sha256_file
 from core.model import KVCache
 from core.generate import SamplingParams, generate
-from core.reference import ReferenceEngine
+from functions.devtools.reference import ReferenceEngine
 from train.config import DEFAULT_CORPUS, read_corpus_lines
 
 LOGIT_TOLERANCE = 1e-4

@@ -7,9 +7,9 @@ import sys
 
 SERVING_PATH = """
 import json, sys
-import core.artifacts, core.cli, core.generate, core.model
+import core.artifacts, core.generate, core.model, functions.devtools.cli
 from core.api import Request, create_app
-from core.local import load_adapter
+from functions.devtools.local import load_adapter
 loaded = core.artifacts.load({model_dir!r})
 core.generate.generate(loaded.model, loaded.tokenizer, "Hello", core.generate.SamplingParams(temperature=0))
 body = json.dumps({{"prompt": "Hello", "stream": True}}).encode()
@@ -31,6 +31,6 @@ def test_serving_path_imports_neither_torch_nor_transformers(model_dir):
 
 
 def test_reference_module_imports_torch_only_when_used():
-    code = "import sys, core.reference; print('torch' in sys.modules)"
+    code = "import sys, functions.devtools.reference; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
     "gcp": REPO_ROOT / "functions" / "gcp" / "main.py",
     "aws": REPO_ROOT / "functions" / "aws" / "handler.py",
@@ -111,7 +111,7 @@ def background_server(env: dict[str, str], log_path: Path, host: str = "127.0.0.
     port = free_port(host)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core", "serve", "--host", host, "--port", str(port)],
+            [sys.executable, "-m", "functions.devtools", "serve", "--host", host, "--port", str(port)],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:

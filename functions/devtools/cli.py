@@ -1,4 +1,4 @@
-"""`python -m core` / `tinyllm`: generate text, serve locally, invoke a cloud handler locally.
+"""`python -m functions.devtools` / `tinyllm`: generate text, serve locally, invoke a cloud handler locally.
 
 Configuration precedence, everywhere: command-line argument > environment variable > default.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core import local
+from functions.devtools import local
 from core.artifacts import ArtifactError, load, resolve_model_dir
 from core.generate import ContextOverflow, SamplingParams, encode_prompt, stream
 
@@ -32,7 +32,7 @@ def run_generate(args: argparse.Namespace) -> int:
     loaded = load(args.model_dir)
     engine = loaded.model
     if args.engine == "reference":
-        from core.reference import ReferenceEngine
+        from functions.devtools.reference import ReferenceEngine
 
         engine = ReferenceEngine(resolve_model_dir(args.model_dir))
     params = SamplingParams(

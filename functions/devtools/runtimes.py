@@ -1,0 +1,260 @@
+"""Run a built package the way its cloud runs it, under CPython 3.12: the harness of the runtime tests and of
+`make bench`'s cold starts.
+
+- GCP: a fresh 3.12 virtualenv gets the package's requirements.txt (what Cloud Run functions' Python buildpack
+  installs), then functions-framework serves the unpacked source on loopback (`start_functions_framework`);
+- AWS: `python -m awslambdaric handler.handler` from the unpacked task root, awslambdaric installed in a 3.12
+  virtualenv as the runtime provides it (never in the package), against a double of the Lambda Runtime API
+  (`LambdaRuntimeAPI`, `start_lambda`);
+- Azure: the worker's indexing of the unpacked package, then requests through the indexed function, in a 3.12
+  process whose path is what the host gives it (`start_azure_host`, which runs azure_host.py).
+
+Which 3.12: TINYLLM_PY312 > `python3.12` on PATH > pyenv's versions/3.12.* (`find_python312`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from functions.devtools.local import stop_group
+
+PY312_ENV = "TINYLLM_PY312"
+# The runtime interface client Lambda's Python runtimes are built on (github.com/aws/aws-lambda-python-runtime-
+# interface-client); pinned like every dependency. It goes into the runtime's virtualenv, never into the package.
+LAMBDA_RIC = "awslambdaric==4.2.2"
+AZURE_HOST = Path(__file__).with_name("azure_host.py")
+START_TIMEOUT_S = 120
+
+
+class RuntimeUnavailable(Exception):
+    """No CPython 3.12 to run the packages with (the message lists what was tried)."""
+
+
+def is_python312(python: str | os.PathLike) -> bool:
+    try:
+        out = subprocess.run([str(python), "-c", "import sys; print(sys.implementation.name, sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "cpython (3, 12)"
+
+
+def pyenv_root() -> Path:
+    if os.environ.get("PYENV_ROOT"):
+        return Path(os.environ["PYENV_ROOT"])
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return Path.home() / ".pyenv"
+
+
+def find_python312() -> Path:
+    """TINYLLM_PY312 (must be a CPython 3.12 when set) > `python3.12` on PATH > pyenv's versions/3.12.*."""
+    if os.environ.get(PY312_ENV):
+        chosen = Path(os.environ[PY312_ENV])
+        if not is_python312(chosen):
+            raise RuntimeUnavailable(f"{PY312_ENV}={chosen} is not a CPython 3.12 interpreter")
+        return chosen
+    candidates = [shutil.which("python3.12")]  # a pyenv shim is on PATH but fails unless 3.12 is selected
+    versions = pyenv_root() / "versions"
+    candidates += sorted(versions.glob("3.12.*/bin/python3.12"), reverse=True)
+    for candidate in filter(None, candidates):
+        if is_python312(candidate):
+            return Path(candidate)
+    raise RuntimeUnavailable(f"no CPython 3.12 found: set {PY312_ENV}, put python3.12 on PATH or install it with "
+                             f"`pyenv install 3.12` (tried: {', '.join(map(str, filter(None, candidates))) or 'none'}; "
+                             f"looked in {versions})")
+
+
+def make_venv(python: Path, path: Path, *pip_args: str) -> Path:
+    """A fresh virtualenv of `python` at `path` with `pip install *pip_args`; returns its interpreter."""
+    subprocess.run([str(python), "-m", "venv", str(path)], check=True, capture_output=True)
+    venv_python = path / "bin" / "python"
+    if pip_args:
+        pip = subprocess.run([str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
+                              *pip_args], capture_output=True, text=True)
+        if pip.returncode != 0:
+            raise RuntimeError(f"pip install {' '.join(pip_args)} into {path} failed:\n{pip.stderr[-3000:]}")
+    return venv_python
+
+
+def unpack(zip_path: Path, into: Path) -> Path:
+    """Extract a package's zip (what the cloud receives) into the new directory `into`."""
+    into.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(into)
+    return into
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """A cloud's environment holds none of this machine's TINYLLM_* or PYTHON* settings: start from PATH alone."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **extra}
+
+
+# ---- GCP ----------------------------------------------------------------------------------------------------
+
+def start_functions_framework(venv_python: Path, source: Path, port: int, log) -> subprocess.Popen:
+    """functions-framework serving source/main.py's `serve` on 127.0.0.1:port, as the buildpack's entry point does
+    (`functions-framework --target=<entry point>`, source main.py in the working directory)."""
+    # Source: github.com/GoogleCloudPlatform/functions-framework-python README ("--target ... FUNCTION_TARGET",
+    # "--source ... FUNCTION_SOURCE ... default main.py", "--port ... PORT"); the buildpack sets FUNCTION_TARGET.
+    command = [str(venv_python.parent / "functions-framework"), "--host", "127.0.0.1", "--port", str(port)]
+    env = clean_environment(FUNCTION_TARGET="serve", FUNCTION_SIGNATURE_TYPE="http", PORT=str(port))
+    return subprocess.Popen(command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+# ---- AWS ----------------------------------------------------------------------------------------------------
+
+class QuietServer(ThreadingHTTPServer):
+    """Says nothing when a runtime that was stopped drops its keep-alive connection; reports any other error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class LambdaRuntimeAPI:
+    """A double of the Lambda Runtime API, version 2018-06-01, on a free loopback port.
+
+    Source: docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html — "Next invocation" GET
+    /runtime/invocation/next, its response headers Lambda-Runtime-Aws-Request-Id, -Deadline-Ms,
+    -Invoked-Function-Arn, -Trace-Id, -Client-Context, -Cognito-Identity; "Invocation response" POST
+    /runtime/invocation/AwsRequestId/response; "Initialization error" POST /runtime/init/error and "Invocation
+    error" POST /runtime/invocation/AwsRequestId/error, both with Lambda-Runtime-Function-Error-Type; the
+    OpenAPI document (runtime-api.zip) answers 202 Accepted to every POST. All six headers are sent: the
+    awslambdaric native client crashed here when the last three were missing.
+    `invoke(event)` queues an event and waits for what the runtime posts back.
+    """
+
+    PREFIX = "/2018-06-01/runtime"
+    FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:tinyllm"
+
+    def __init__(self):
+        self.events: queue.Queue = queue.Queue()  # (request id, event bytes) waiting for GET /next
+        self.outcomes: dict[str, queue.Queue] = {}  # request id -> ("response" | "error", body, headers)
+        self.init_errors: queue.Queue = queue.Queue()  # (body, headers)
+        self.server = QuietServer(("127.0.0.1", 0), self.handler_class())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:  # what AWS_LAMBDA_RUNTIME_API holds: host:port
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def invoke(self, event: dict, timeout: float = 60) -> tuple[str, dict, dict]:
+        """(kind, JSON body, headers) that the runtime posted for this event; kind is "response" or "error"."""
+        request_id = str(uuid.uuid4())
+        self.outcomes[request_id] = outcome = queue.Queue(maxsize=1)
+        self.events.put((request_id, json.dumps(event).encode()))
+        try:
+            kind, body, headers = outcome.get(timeout=timeout)
+        finally:
+            del self.outcomes[request_id]
+        return kind, json.loads(body), headers
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handler_class(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if self.path != f"{api.PREFIX}/invocation/next":
+                    return self.reply(404, {"errorMessage": f"no route {self.path}"})
+                request_id, event = api.events.get()  # blocks, like Lambda, until there is an invocation
+                self.reply(200, event, {
+                    "Lambda-Runtime-Aws-Request-Id": request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+                    "Lambda-Runtime-Invoked-Function-Arn": api.FUNCTION_ARN,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                    "Lambda-Runtime-Client-Context": "",
+                    "Lambda-Runtime-Cognito-Identity": "",
+                })
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.path == f"{api.PREFIX}/init/error":
+                    api.init_errors.put((json.loads(body), headers))
+                    return self.reply(202, {"status": "OK"})
+                match = re.fullmatch(rf"{api.PREFIX}/invocation/([^/]+)/(response|error)", self.path)
+                if not match or match[1] not in api.outcomes:
+                    return self.reply(404 if not match else 400, {"errorMessage": f"unknown {self.path}"})
+                api.outcomes[match[1]].put((match[2], body, headers))
+                self.reply(202, {"status": "OK"})
+
+            def reply(self, status: int, body, headers: dict | None = None):
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def start_lambda(venv_python: Path, task_root: Path, api: LambdaRuntimeAPI, log) -> subprocess.Popen:
+    """`python -m awslambdaric handler.handler` in the task root, as Lambda's python3.12 runtime starts it."""
+    # Source: docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html (AWS_LAMBDA_RUNTIME_API,
+    # LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME ...) and python-package.html ("the function's root directory is
+    # first on the search path": PYTHONPATH holds the task root).
+    env = clean_environment(AWS_LAMBDA_RUNTIME_API=api.address, LAMBDA_TASK_ROOT=str(task_root),
+                            PYTHONPATH=str(task_root), AWS_LAMBDA_FUNCTION_NAME="tinyllm",
+                            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024", AWS_REGION="eu-west-1", TZ=":UTC")
+    return subprocess.Popen([str(venv_python), "-m", "awslambdaric", "handler.handler"], cwd=task_root, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# ---- Azure --------------------------------------------------------------------------------------------------
+
+class AzureHost:
+    """azure_host.py under 3.12 on an unpacked package: the indexing metadata, then one reply per request."""
+
+    def __init__(self, python: Path, root: Path, app_settings: dict[str, str], stderr):
+        self.process = subprocess.Popen(
+            [str(python), "-I", "-S", str(AZURE_HOST), str(root)], cwd=root, env=clean_environment(**app_settings),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+        )
+        first = self.process.stdout.readline()
+        if not first:
+            self.process.wait(timeout=30)
+            raise RuntimeError(f"the Azure host view of {root} exited with {self.process.returncode} while indexing")
+        self.functions = json.loads(first)["functions"]  # the RpcFunctionMetadata the worker would send
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict:
+        """{"status", "headers", "body" (bytes)} from the indexed function."""
+        self.process.stdin.write(json.dumps({"method": method, "url": url, "headers": headers,
+                                             "body": body.decode("latin-1")}) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        return {**reply, "body": reply["body"].encode("latin-1")}
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        stop_group(self.process)

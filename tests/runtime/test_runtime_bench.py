@@ -1,0 +1,34 @@
+"""bench.runtime's cold starts, each run once on the runtimes this session already prepared (not timed: only that
+each one ends with a real completion and yields a duration), and the table it prints."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench import runtime
+from functions.devtools import runtimes
+
+
+@pytest.fixture
+def measurements(gcp_runtime, lambda_venv, aws_task_root, python312, azure_root, tmp_path) -> dict[str, float]:
+    _, source, gcp_venv = gcp_runtime
+    return {"gcp": runtime.cold_start_gcp(gcp_venv, source, tmp_path),
+            "aws": runtime.cold_start_aws(lambda_venv, aws_task_root, tmp_path),
+            "azure": runtime.cold_start_azure(python312, azure_root, tmp_path)}
+
+
+def test_each_cold_start_ends_with_a_completion_and_is_reported_with_the_package_size(measurements, build_package):
+    assert all(0 < seconds < runtimes.START_TIMEOUT_S for seconds in measurements.values())
+    packages = {"gcp": build_package("gcp"), "aws": build_package("aws", "x86_64"), "azure": build_package("azure")}
+    lines = runtime.table({cloud: [s] for cloud, s in measurements.items()}, packages).splitlines()
+    assert lines[0] == "| package | cold start, median of 1 | min – max | zipped | unzipped |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["`gcp.zip`", "`aws.zip` (x86_64)", "`azure.zip`"]
+    for line in lines[2:]:
+        assert re.search(r"\| [\d.]+ s \| [\d.]+ – [\d.]+ s \| [\d.]+ MiB \| [\d.]+ MiB \|$", line), line
+
+
+def test_a_model_dir_other_than_the_one_packages_are_built_from_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="cannot use --model-dir"):
+        runtime.run(tmp_path, runtime.QUICK)
