@@ -124,7 +124,11 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
     chat_fields = schema.request_fields("chat", n_ctx, vocab_size)
     tokenizer_fields = schema.tokenizer_fields(n_ctx, vocab_size)
     model_card = get_operation("The model, by id (404 for another id)", ref("Model"), secured=True, not_found=True)
-    model_card["parameters"] = [{"name": "model_id", "in": "path", "required": True, "schema": STRING}]
+    # No control characters: a path holding one never reaches the function on the local server or Cloud Run
+    # functions (functions-framework's werkzeug route `<path:path>` does not match a newline; it answers its own
+    # HTML 404), so the document promises the JSON 404 only for ids that can arrive.
+    model_id = {**STRING, "pattern": "^[^\\x00-\\x1f\\x7f]+$"}
+    model_card["parameters"] = [{"name": "model_id", "in": "path", "required": True, "schema": model_id}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "tinyllm", "version": "1", "description": (
