@@ -25,7 +25,7 @@ import pulumi
 import pulumi_azure_native as azure
 from pulumi_command import local
 
-from infra.config import Package, StackConfig, function_environment
+from infra.config import Package, StackConfig, function_environment, provided
 
 PYTHON_VERSION = "3.12"
 DEPLOYMENT_CONTAINER = "deployment-package"
@@ -65,7 +65,7 @@ class AzureFunction(pulumi.ComponentResource):
         )
         container = azure.storage.BlobContainer(
             f"{name}-deployments", resource_group_name=group.name, account_name=storage.name,
-            container_name=DEPLOYMENT_CONTAINER, public_access="None", opts=child,
+            container_name=DEPLOYMENT_CONTAINER, public_access=azure.storage.PublicAccess.NONE, opts=child,
         )
         plan = azure.web.AppServicePlan(
             f"{name}-plan", resource_group_name=group.name, location=stack.region, kind="functionapp",
@@ -80,7 +80,7 @@ class AzureFunction(pulumi.ComponentResource):
             kind="functionapp,linux",
             server_farm_id=plan.id,
             https_only=True,
-            identity={"type": "SystemAssigned"},
+            identity={"type": azure.web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
             site_config={
                 "app_settings": [{"name": key, "value": value} for key, value in sorted(settings.items())],
                 "min_tls_version": "1.2",
@@ -105,7 +105,7 @@ class AzureFunction(pulumi.ComponentResource):
             f"{name}-host-storage",
             role_assignment_name=stable_guid(pulumi.get_stack(), name, "host-storage"),
             scope=storage.id,
-            principal_id=app.identity.apply(lambda identity: identity.principal_id),
+            principal_id=app.identity.apply(lambda identity: provided(identity, "app.identity").principal_id),
             principal_type="ServicePrincipal",
             role_definition_id=client.subscription_id.apply(
                 lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/"

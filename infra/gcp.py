@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import Package, StackConfig, function_environment
+from infra.config import Package, StackConfig, function_environment, provided
 
 RUNTIME = "python312"
 ENTRY_POINT = "serve"
@@ -106,7 +106,7 @@ class GcpFunction(pulumi.ComponentResource):
                 f"{name}-invoker-{index}",
                 project=function.project,
                 location=function.location,
-                name=function.service_config.apply(lambda config: config.service),
+                name=function.service_config.apply(lambda config: provided(config, "function.service_config").service),
                 role=INVOKER_ROLE,
                 member=member,
                 opts=child,

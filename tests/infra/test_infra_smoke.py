@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from botocore.credentials import Credentials
 
-from infra.smoke import auth_headers
+from infra.smoke import SmokeError, auth_headers
 
 AWS_URL = "https://abc123.lambda-url.eu-west-1.on.aws/v1/models"
 
@@ -29,3 +30,15 @@ def test_azure_function_key_goes_in_x_functions_key_and_public_stacks_send_only_
         "x-functions-key": "fk"}
     assert auth_headers("azure", {"public": True}, "POST", "https://x", b"{}", "k") == {
         "Content-Type": "application/json", "Authorization": "Bearer k"}
+
+
+def test_a_private_stack_without_its_credential_is_refused_by_name_not_sent_as_bearer_none():
+    for cloud in ("gcp", "azure"):
+        with pytest.raises(SmokeError, match=f"a private {cloud} stack needs a credential"):
+            auth_headers(cloud, {"public": False}, "GET", "https://x", None, None, credential=None)
+
+
+def test_aws_signing_refuses_a_url_that_is_not_a_lambda_function_url():
+    with pytest.raises(SmokeError, match="not a Lambda function URL"):
+        auth_headers("aws", {"public": False}, "GET", "https://example.com/v1/models", None, None,
+                     aws_credentials=Credentials("AKIDEXAMPLE", "secret"))
