@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import overload
 
 from core.generate import SamplingParams
 
@@ -92,6 +93,10 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
     return False
 
 
+@overload
+def integer(body: dict, name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def integer(body: dict, name: str, default: None, low: int, high: int) -> int | None: ...
 def integer(body: dict, name: str, default: int | None, low: int, high: int) -> int | None:
     value = body.get(name, default)
     if value is None:
