@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ from infra.policy.pack import policies
 POLICY_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
 
 
+def report_violation(messages: list[str], resource_name: str, message: str, urn: str | None = None) -> None:
+    messages.append(f"{resource_name}: {message}")
+
+
 def run_pack(deployment, allow_public: bool) -> list[str]:
     messages: list[str] = []
     for policy in policies():
@@ -22,7 +27,9 @@ def run_pack(deployment, allow_public: bool) -> list[str]:
                 opts=PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), []),
                 provider=None, config={"allowPublic": allow_public},
             )
-            policy.validate(args, lambda message, urn=None: messages.append(f"{resource.name}: {message}"))
+            report = functools.partial(report_violation, messages, resource.name)  # bound now, not at call time
+            # None: the validators ran now (an async one would return an awaitable and report later).
+            assert policy.validate(args, report) is None
     return messages
 
 
