@@ -37,10 +37,12 @@ lint: install
 	$(BIN)/basedpyright --pythonpath $(BIN)/python || status=1; \
 	exit $$status
 
-# Fix what ruff can fix by itself (import order, modern spellings), then reformat. Type errors are fixed by hand.
+# Fix what ruff can fix by itself (import order, modern spellings), reformat, then show what is left to fix by hand
+# (this target fails while something is). Type errors are always fixed by hand.
 format: install
-	$(BIN)/ruff check --fix .
+	$(BIN)/ruff check --fix-only .
 	$(BIN)/ruff format .
+	$(BIN)/ruff check .
 
 # CI runs this (.ci/run): a lint or type error fails it before a test runs.
 test: lint
