@@ -24,7 +24,7 @@ BENCHMARKS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few samples: a smoke run, not numbers to quote")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only this (repeatable)")
     parser.add_argument("--model-dir", default=None)

@@ -51,6 +51,7 @@ def spawn(engine: str, model_dir: Path, warm_runs: int) -> WorkerRun:
     with tempfile.TemporaryFile(mode="w+") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert proc.stdout is not None  # stdout=PIPE
         first = proc.stdout.readline()
         cold = time.perf_counter() - start
         rest, _ = proc.communicate(timeout=WORKER_TIMEOUT_S)

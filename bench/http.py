@@ -187,11 +187,13 @@ def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, Sco
     api_key = secrets.token_urlsafe(24)
     env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
                TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
-    with tempfile.TemporaryDirectory() as tmp:
-        with background_server(env, Path(tmp) / "server.log", HOST, STARTUP_TIMEOUT_S) as (server, port):
-            result = generate_load(port, settings, api_key)
-            scoring = score_prompts(port, settings.scoring_requests, corpus_lines(), api_key)
-            return result, scoring, peak_rss_kb(server.pid)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        background_server(env, Path(tmp) / "server.log", HOST, STARTUP_TIMEOUT_S) as (server, port),
+    ):
+        result = generate_load(port, settings, api_key)
+        scoring = score_prompts(port, settings.scoring_requests, corpus_lines(), api_key)
+        return result, scoring, peak_rss_kb(server.pid)
 
 
 def corpus_lines() -> list[str]:

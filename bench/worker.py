@@ -47,7 +47,8 @@ def transformers_generator(model_dir: str, prompt: str):
 
     def run() -> list[int]:
         with torch.no_grad():
-            return engine.model.generate(ids, **kwargs)[0, ids.shape[1]:].tolist()
+            out = engine.model.generate(ids, **kwargs)  # pyright: ignore[reportAttributeAccessIssue] (core/reference.py)
+            return out[0, ids.shape[1]:].tolist()
 
     return run, {"torch_threads": torch.get_num_threads()}
 

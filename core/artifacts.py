@@ -19,6 +19,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -43,7 +44,7 @@ class LoadedModel:
     directory: Path
     model: GPT2
     tokenizer: Tokenizer
-    manifest: dict
+    manifest: dict[str, Any]
     manifest_sha256: str
 
     @property
@@ -59,7 +60,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
+def resolve_model_dir(model_dir: str | os.PathLike[str] | None = None) -> Path:
     """Apply the precedence in the module docstring; raise ArtifactError naming what was tried."""
     if model_dir is not None:
         return Path(model_dir)
@@ -72,7 +73,7 @@ def resolve_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
     raise ArtifactError(f"no model found (tried {tried}); train one with `python -m train` or set {ENV_MODEL_DIR}")
 
 
-def verify(model_dir: Path) -> tuple[dict, str]:
+def verify(model_dir: Path) -> tuple[dict[str, Any], str]:
     """Check every file the manifest lists against its sha256; return (manifest, manifest sha256)."""
     manifest_path = model_dir / MANIFEST
     if not manifest_path.is_file():
@@ -101,7 +102,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     (header_size,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + header_size])
     body = memoryview(data)[8 + header_size :]
-    tensors = {}
+    tensors: dict[str, np.ndarray] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -130,6 +131,6 @@ def _load_cached(model_dir: Path) -> LoadedModel:
     return load_from(model_dir)
 
 
-def load(model_dir: str | os.PathLike | None = None) -> LoadedModel:
+def load(model_dir: str | os.PathLike[str] | None = None) -> LoadedModel:
     """The verified model for this process, loaded on first use and reused after."""
     return _load_cached(resolve_model_dir(model_dir).resolve())

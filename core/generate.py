@@ -159,7 +159,7 @@ def next_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Genera
     if params.temperature == 0:
         return int(np.argmax(logits))
     scores = filter_logits(logits, params)
-    probs = np.exp(scores - scores.max())
+    probs: np.ndarray = np.exp(scores - scores.max())  # declared: np.exp's result type is Any
     probs /= probs.sum()
     return int(rng.choice(probs.size, p=probs))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class GPT2Config:
     eos_token_id: int | None = None
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "GPT2Config":
+    def from_dict(cls, raw: dict[str, Any]) -> "GPT2Config":
         if raw.get("model_type", "gpt2") != "gpt2":
             raise ValueError(f"config.json: model_type {raw.get('model_type')!r} is not gpt2")
         if raw.get("activation_function", "gelu_new") not in ACTIVATIONS:

@@ -40,7 +40,7 @@ import pulumi
 import pulumi_azure_native as azure
 from pulumi_command import local
 
-from infra.config import Package, StackConfig, function_environment
+from infra.config import Package, StackConfig, function_environment, provided
 from infra.naming import storage_account_name
 
 PYTHON_VERSION = "3.12"
@@ -114,7 +114,7 @@ class AzureFunction(pulumi.ComponentResource):
         )
         container = azure.storage.BlobContainer(
             f"{name}-deployments", resource_group_name=group.name, account_name=storage.name,
-            container_name=DEPLOYMENT_CONTAINER, public_access="None", opts=child,
+            container_name=DEPLOYMENT_CONTAINER, public_access=azure.storage.PublicAccess.NONE, opts=child,
         )
         plan = azure.web.AppServicePlan(
             f"{name}-plan", resource_group_name=group.name, location=stack.region, kind="functionapp",
@@ -146,7 +146,7 @@ class AzureFunction(pulumi.ComponentResource):
             kind="functionapp,linux",
             server_farm_id=plan.id,
             https_only=True,
-            identity={"type": "SystemAssigned"},
+            identity={"type": azure.web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
             site_config={
                 "app_settings": [{"name": key, "value": value} for key, value in sorted(settings.items())],
                 "min_tls_version": "1.2",
@@ -167,7 +167,7 @@ class AzureFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
         )
 
-        app_principal = app.identity.apply(lambda identity: identity.principal_id)
+        app_principal = app.identity.apply(lambda identity: provided(identity, "app.identity").principal_id)
         host_storage_access = azure.authorization.RoleAssignment(
             f"{name}-host-storage",
             role_assignment_name=stable_guid(stack_name, name, "host-storage"),

@@ -118,7 +118,7 @@ def copy_model(model_dir: Path, dest: Path) -> None:
     """Copy the manifest and exactly the files it lists (nothing stray that the manifest does not vouch for)."""
     manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
     dest.mkdir()
-    for name in sorted(manifest["files"]) + ["manifest.json"]:
+    for name in [*sorted(manifest["files"]), "manifest.json"]:
         if not (model_dir / name).is_file():
             raise BundleError(f"{model_dir / name}: listed in the manifest but missing; retrain with python -m train")
         shutil.copyfile(model_dir / name, dest / name)
@@ -198,7 +198,7 @@ def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.bundle", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.bundle", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("cloud", choices=sorted(TARGETS))
     parser.add_argument("--arch", choices=sorted(ARCH_TO_MACHINE), default="arm64",
                         help="Lambda's architecture (aws only; Cloud Run functions and Azure run x86_64)")

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pulumi
 
@@ -41,6 +41,17 @@ class Package(Protocol):
 
 class ConfigError(ValueError):
     """A stack configuration that would deploy something broken or unsafe; raised before any resource."""
+
+
+T = TypeVar("T")
+
+
+def provided(value: T | None, what: str) -> T:
+    """`value` from a provider's outputs, which the SDKs type as optional; a clear error if the provider left it
+    out, instead of an AttributeError on None somewhere inside an apply()."""
+    if value is None:
+        raise ValueError(f"{what} is missing from the provider's outputs")
+    return value
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
-from infra.config import Package, StackConfig, function_environment
+from infra.config import Package, StackConfig, function_environment, provided
 from infra.naming import principal_slug
 
 RUNTIME = "python312"
@@ -169,7 +169,7 @@ class GcpFunction(pulumi.ComponentResource):
                 f"{name}-invoker-{principal_slug(member)}",
                 project=function.project,
                 location=function.location,
-                name=function.service_config.apply(lambda config: config.service),
+                name=function.service_config.apply(lambda config: provided(config, "function.service_config").service),
                 role=INVOKER_ROLE,
                 member=member,
                 opts=child,

@@ -29,6 +29,10 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parent
 
 
+class SmokeError(Exception):
+    """A smoke run that cannot start or fails, with a message that says what to do (one line, exit status 1)."""
+
+
 def auth_headers(cloud: str, outputs: dict, method: str, url: str, body: bytes | None,
                  api_key: str | None, credential: str | None = None, aws_credentials=None) -> dict[str, str]:
     """Headers that authenticate one request; `credential` is the ID token (gcp) or function key (azure)."""
@@ -37,23 +41,25 @@ def auth_headers(cloud: str, outputs: dict, method: str, url: str, body: bytes |
         headers["Authorization"] = f"Bearer {api_key}"
     if outputs.get("public"):
         return headers
-    if cloud == "gcp":
-        headers["X-Serverless-Authorization" if api_key else "Authorization"] = f"Bearer {credential}"
-    elif cloud == "azure":
-        headers["x-functions-key"] = credential
+    if cloud in ("gcp", "azure"):
+        if not credential:
+            raise SmokeError(f"a private {cloud} stack needs a credential (gcp: an ID token; azure: the function key)")
+        if cloud == "gcp":
+            headers["X-Serverless-Authorization" if api_key else "Authorization"] = f"Bearer {credential}"
+        else:
+            headers["x-functions-key"] = credential
     elif cloud == "aws":
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        region = re.search(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws", url).group(1)
+        match = re.search(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws", url)
+        if match is None:
+            raise SmokeError(f"{url}: not a Lambda function URL (https://<id>.lambda-url.<region>.on.aws/)")
+        region = match.group(1)
         request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
         SigV4Auth(aws_credentials, "lambda", region).add_auth(request)
         headers = dict(request.headers.items())
     return headers
-
-
-class SmokeError(Exception):
-    """A smoke run that cannot start or fails, with a message that says what to do."""
 
 
 def _run(command: list[str] | str, what: str, **kwargs) -> str:

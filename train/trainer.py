@@ -53,7 +53,9 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
     lines = read_corpus_lines(corpus)
     tokenizer = train_tokenizer(lines, cfg.vocab_size)
     eos_id = tokenizer.token_to_id(EOS_TOKEN)
-    line_ids = [tokenizer.encode(line).ids + [eos_id] for line in lines]
+    if eos_id is None:  # train_tokenizer adds it as a special token; this guards a change there
+        raise RuntimeError(f"the trained tokenizer has no {EOS_TOKEN} token")
+    line_ids = [[*tokenizer.encode(line).ids, eos_id] for line in lines]
     windows = line_windows(line_ids, cfg.block_size)
     inputs, targets = windows[:, :-1], windows[:, 1:]  # (N, T) each
 

@@ -72,7 +72,7 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tinyllm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tinyllm", description=(__doc__ or "").partition("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
     add_serve(sub)

@@ -9,6 +9,7 @@ way each platform loads them; nothing on the serving path imports this module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import importlib.util
 import json
@@ -21,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
@@ -37,6 +38,8 @@ def load_adapter(cloud: str) -> ModuleType:
     name = f"tinyllm_adapter_{cloud}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{path}: not loadable as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -161,11 +164,34 @@ def azure_context():
     """An azure.functions.Context as the Functions host passes it, with a fresh invocation id."""
     import azure.functions as func
 
+    request_id = str(uuid.uuid4())
+
     class InvocationContext(func.Context):
-        invocation_id = str(uuid.uuid4())
-        function_name = "serve"
-        function_directory = str(ADAPTERS["azure"].parent)
-        trace_context = retry_context = thread_local_storage = None
+        """Read-only properties, like the host's; a local call has no trace, retry or thread-local context."""
+
+        @property
+        def invocation_id(self) -> str:
+            return request_id
+
+        @property
+        def function_name(self) -> str:
+            return "serve"
+
+        @property
+        def function_directory(self) -> str:
+            return str(ADAPTERS["azure"].parent)
+
+        @property
+        def trace_context(self) -> NoReturn:
+            raise AttributeError("trace_context: a local invocation has none")
+
+        @property
+        def retry_context(self) -> NoReturn:
+            raise AttributeError("retry_context: a local invocation has none")
+
+        @property
+        def thread_local_storage(self) -> NoReturn:
+            raise AttributeError("thread_local_storage: a local invocation has none")
 
     return InvocationContext()
 
@@ -180,15 +206,15 @@ def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> 
             "body": response.get_body().decode("utf-8", "replace")}
 
 
+@functools.cache
 def azure_user_function(adapter: ModuleType):
-    """The Python function behind the app's one route (as the Functions host finds it: by the FunctionApp's type)."""
+    """The Python function behind the app's one route (as the Functions host finds it: by the FunctionApp's type),
+    once per adapter module."""
     import azure.functions as func
 
-    if not hasattr(adapter, "_tinyllm_user_function"):
-        (function_app,) = [v for v in vars(adapter).values() if isinstance(v, func.FunctionRegister)]
-        (function,) = function_app.get_functions()
-        adapter._tinyllm_user_function = function.get_user_function()
-    return adapter._tinyllm_user_function
+    (function_app,) = [v for v in vars(adapter).values() if isinstance(v, func.FunctionRegister)]
+    (function,) = function_app.get_functions()
+    return function.get_user_function()
 
 
 def invoke(cloud: str, body: str, method: str, path: str) -> str:

@@ -46,7 +46,9 @@ class ReferenceEngine:
         """transformers' own `generate(do_sample=False)`: new token ids, ending at (and including) EOS."""
         import torch
 
-        out = self.model.generate(
+        # transformers types generate()'s `self` as a protocol (transformers/_typing.py) that declares `hf_quantizer`,
+        # an attribute PreTrainedModel only reads with getattr(); so pyright cannot bind the method to the model.
+        out = self.model.generate(  # pyright: ignore[reportAttributeAccessIssue]
             torch.tensor([ids]),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             do_sample=False,

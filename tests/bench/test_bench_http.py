@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -22,7 +23,7 @@ class FakeCompletions(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the load generator expects
     counter = itertools.count(1)
-    seen_bodies: list[dict] = []
+    seen_bodies: ClassVar[list[dict]] = []  # shared: the server makes one handler per request
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

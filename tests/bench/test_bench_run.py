@@ -31,7 +31,7 @@ def test_quick_bench_prints_and_writes_both_tables(model_dir, tmp_path):
 
     engine_rows = rows(engine)
     assert len(engine_rows) == 4
-    for metric, (ours, theirs, ratio, target, met) in engine_rows.items():
+    for metric, (ours, theirs, ratio, _target, met) in engine_rows.items():
         assert re.fullmatch(f"{NUMBER} (ms|s|MB)", ours), metric
         assert re.fullmatch(f"{NUMBER} (ms|s|MB)", theirs), metric
         assert re.fullmatch(f"{NUMBER}×", ratio), metric

@@ -10,7 +10,8 @@ import pytest
 from infra_mocks import comparable
 from infra.config import ConfigError
 
-# The inventory README.md ("What gets created") documents, per stack, with the committed defaults (private, no invokers).
+# The inventory README.md ("What gets created") documents, per stack, with the committed defaults
+# (private, no invokers).
 EXPECTED_INVENTORY = {
     "gcp": {
         "tinyllm:gcp:Function": 1,

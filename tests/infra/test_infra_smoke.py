@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.credentials import Credentials
 
-from infra.smoke import auth_headers
+from infra.smoke import SmokeError, auth_headers
 
 AWS_URL = "https://abc123.lambda-url.eu-west-1.on.aws/v1/models"
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +108,15 @@ def test_a_refused_call_fails_the_smoke_with_its_status_not_a_traceback(gcp_stac
     result = gcp_stack(TINYLLM_ID_TOKEN="wrong-audience")
     assert result.returncode == 1
     assert "GET /healthz -> 403" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_private_stack_without_its_credential_is_refused_by_name_not_sent_as_bearer_none():
+    for cloud in ("gcp", "azure"):
+        with pytest.raises(SmokeError, match=f"a private {cloud} stack needs a credential"):
+            auth_headers(cloud, {"public": False}, "GET", "https://x", None, None, credential=None)
+
+
+def test_aws_signing_refuses_a_url_that_is_not_a_lambda_function_url():
+    with pytest.raises(SmokeError, match="not a Lambda function URL"):
+        auth_headers("aws", {"public": False}, "GET", "https://example.com/v1/models", None, None,
+                     aws_credentials=Credentials("AKIDEXAMPLE", "secret"))

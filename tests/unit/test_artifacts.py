@@ -44,7 +44,7 @@ def test_a_missing_file_is_refused_naming_the_file(model_copy, name):
 
 def test_a_missing_manifest_is_refused(model_copy):
     (model_copy / "manifest.json").unlink()
-    with pytest.raises(ArtifactError, match="manifest.json: manifest is missing"):
+    with pytest.raises(ArtifactError, match=r"manifest\.json: manifest is missing"):
         load_from(model_copy)
 
 
@@ -59,7 +59,7 @@ def test_precedence_is_argument_then_environment_then_default(model_dir, tmp_pat
 def test_no_model_anywhere_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv(artifacts.ENV_MODEL_DIR, raising=False)
     monkeypatch.setattr(artifacts, "DEFAULT_DIRS", (tmp_path / "model",))
-    with pytest.raises(ArtifactError, match="no model found .*python -m train"):
+    with pytest.raises(ArtifactError, match=r"no model found .*python -m train"):
         resolve_model_dir()
 
 

@@ -13,7 +13,8 @@ from functions.devtools.local import load_adapter
 loaded = core.artifacts.load({model_dir!r})
 core.generate.generate(loaded.model, loaded.tokenizer, "Hello", core.generate.SamplingParams(temperature=0))
 body = json.dumps({{"prompt": "Hello", "stream": True}}).encode()
-create_app({model_dir!r}).handle(Request.of("POST", "/v1/completions", {{"content-type": "application/json"}}, body)).read()
+request = Request.of("POST", "/v1/completions", {{"content-type": "application/json"}}, body)
+create_app({model_dir!r}).handle(request).read()
 for cloud in ("gcp", "aws", "azure"):
     load_adapter(cloud)
 heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)

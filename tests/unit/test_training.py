@@ -35,5 +35,8 @@ def test_same_inputs_give_the_same_model_and_manifest(tmp_path):
     assert train_main([*flags, "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "a/manifest.json").read_bytes() == (tmp_path / "b/manifest.json").read_bytes()
     assert train_main([*flags, "--seed", "2", "--out", str(tmp_path / "c")]) == 0
-    files = lambda d: json.loads((tmp_path / d / "manifest.json").read_text())["files"]
+
+    def files(run: str) -> dict[str, str]:
+        return json.loads((tmp_path / run / "manifest.json").read_text())["files"]
+
     assert files("a")["model.safetensors"] != files("c")["model.safetensors"]
