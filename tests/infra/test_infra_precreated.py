@@ -4,10 +4,15 @@ Both modes run the real program under mocks; the self-managed default is what ev
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+
 import pytest
 from policy_harness import POLICY_DIR, PackServer, StackResource, from_deployment
 
 from infra.config import ConfigError, from_values
+from infra.gcp import gcf_sources_condition
 from infra.policy.tinyllm_rules import Resource, grants, ownership_violations, violations
 
 ACCOUNTS = {"runtimeServiceAccount": "tinyllm-runtime", "buildServiceAccount": "tinyllm-builder"}
@@ -157,3 +162,23 @@ def test_the_new_keys_are_in_the_readme_config_table():
     readme = (POLICY_DIR.parents[1] / "README.md").read_text()
     for key in ("runtimeServiceAccount", "buildServiceAccount", "resourceGroupName"):
         assert f"`tinyllm:{key}`" in readme, key
+
+
+DOCS = POLICY_DIR.parents[1] / "docs" / "ci.md"
+
+
+def test_the_documented_build_grant_condition_is_the_programs_own(tmp_path):
+    # docs/ci.md grants the pre-created build account the conditioned objectViewer the program grants its own one.
+    (command,) = re.findall(r"(printf '\{\"title\".*?) > gcf-sources-condition\.json", DOCS.read_text(), re.S)
+    script = f'bucket="projects/_/buckets/gcf-v2-sources-314-europe-west1"; {command}'
+    written = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert json.loads(written) == {key: value for key, value in gcf_sources_condition("314", "europe-west1").items()
+                                   if key != "description"}
+
+
+def test_the_docs_grant_service_account_user_on_the_two_accounts_only():
+    commands = DOCS.read_text()
+    project_wide = re.findall(r"gcloud projects add-iam-policy-binding[^\n]*(?:\\\n[^\n]*)*", commands)
+    assert project_wide and not [c for c in project_wide if "serviceAccountUser" in c or "serviceAccountCreator" in c]
+    assert re.search(r'gcloud iam service-accounts add-iam-policy-binding "\$account@\$1\.iam\.gserviceaccount\.com"'
+                     r'[^\n]*\\\n\s*--member "serviceAccount:\$2" --role roles/iam\.serviceAccountUser', commands)
