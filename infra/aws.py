@@ -5,12 +5,17 @@ Facts relied on:
 - Function URL auth types and the resource-based permissions they need (since October 2025 both
   lambda:InvokeFunctionUrl and lambda:InvokeFunction, the latter with InvokedViaFunctionUrl):
   https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
-- With authorization NONE, the provider's FunctionUrl itself adds a `FunctionURLAllowPublicAccess` statement
-  (and, since hashicorp/terraform-provider-aws#44858, `FunctionURLAllowInvokeAction`), untracked in state and
-  left behind on delete (hashicorp/terraform-provider-aws#38260); it tolerates "The statement id
-  (FunctionURLAllowPublicAccess) provided already exists" (internal/service/lambda/function_url.go). So a public
-  stack creates exactly those two statements itself, under those ids, *before* the URL: the function ends with
-  those two statements, both managed (and removed) by Pulumi, and nothing else.
+- With authorization NONE, the provider's FunctionUrl itself adds both public statements when it *creates* the URL
+  ("the `lambda:InvokeFunctionUrl` permission allowing a public endpoint and `lambda:InvokeFunction` permission
+  with the `InvokedViaFunctionUrl` flag set to `true` are automatically added to the Lambda function on creation.
+  These policies are NOT removed from AWS when the resource is destroyed": pulumi-aws 7.51.1 lambda_/function_url.py),
+  under the ids `FunctionURLAllowPublicAccess` and `FunctionURLAllowInvokeAction` (hashicorp/terraform-provider-aws
+  #44858; untracked in state, #38260). The provider's source tolerates an existing `FunctionURLAllowPublicAccess`
+  (internal/service/lambda/function_url.go: "The statement id (FunctionURLAllowPublicAccess) provided already
+  exists" is logged, not returned), but whether it tolerates an existing `FunctionURLAllowInvokeAction` could not
+  be checked (the post-#44858 source is not available to us). So the program never creates statements under those
+  ids: a public URL gets exactly the provider's two, and a change of auth type *replaces* the URL (the provider
+  only adds them on create, not on update), so a private stack turned public gets them too.
 - Reserved concurrency: -1 removes any limit ("A value of 0 disables lambda from being triggered and -1 removes
   any concurrency limitations", pulumi-aws lambda.Function `reservedConcurrentExecutions`). Lambda refuses a
   reservation that leaves less than its minimum unreserved (100, or the account limit when that is lower:
@@ -33,9 +38,6 @@ from infra.naming import principal_slug
 RUNTIME = "python3.12"
 HANDLER = "handler.handler"
 NO_RESERVATION = -1
-# The statement ids the AWS console and the provider give a public Function URL's two statements.
-PUBLIC_URL_STATEMENT = "FunctionURLAllowPublicAccess"
-PUBLIC_INVOKE_STATEMENT = "FunctionURLAllowInvokeAction"
 
 
 def trust_policy(account_id: str) -> str:
@@ -110,28 +112,27 @@ class AwsFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
         auth_type = "NONE" if stack.public else "AWS_IAM"
-        # Who may call the URL: everyone when public, else the configured principals (same-account principals
-        # with their own identity policy need no entry here). Two statements per principal, since October 2025:
-        # lambda:InvokeFunctionUrl and lambda:InvokeFunction with InvokedViaFunctionUrl (urls-auth.html).
-        permissions = []
-        for principal in ["*"] if stack.public else stack.invokers:
-            slug = "public" if principal == "*" else principal_slug(principal)
-            url_sid = PUBLIC_URL_STATEMENT if principal == "*" else f"InvokeFunctionUrl-{slug}"
-            invoke_sid = PUBLIC_INVOKE_STATEMENT if principal == "*" else f"InvokeFunction-{slug}"
-            permissions += [
-                aws.lambda_.Permission(
-                    f"{name}-invoke-url-{slug}", function=function.name, action="lambda:InvokeFunctionUrl",
-                    principal=principal, function_url_auth_type=auth_type, statement_id=url_sid, opts=child,
-                ),
-                aws.lambda_.Permission(
-                    f"{name}-invoke-{slug}", function=function.name, action="lambda:InvokeFunction",
-                    principal=principal, invoked_via_function_url=True, statement_id=invoke_sid, opts=child,
-                ),
-            ]
-        # After the permissions, so the provider finds its public statements already there (see above).
+        # Who may call an AWS_IAM URL besides same-account principals with their own identity policy: the
+        # configured invokers. Two statements per principal, since October 2025: lambda:InvokeFunctionUrl and
+        # lambda:InvokeFunction with InvokedViaFunctionUrl (urls-auth.html). A public URL's two statements are the
+        # provider's own (see the module docstring), never created here.
+        for principal in stack.invokers:
+            slug = principal_slug(principal)
+            aws.lambda_.Permission(
+                f"{name}-invoke-url-{slug}", function=function.name, action="lambda:InvokeFunctionUrl",
+                principal=principal, function_url_auth_type=auth_type, statement_id=f"InvokeFunctionUrl-{slug}",
+                opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-invoke-{slug}", function=function.name, action="lambda:InvokeFunction",
+                principal=principal, invoked_via_function_url=True, statement_id=f"InvokeFunction-{slug}", opts=child,
+            )
+        # Replaced (old URL deleted first: one URL per function) when the auth type changes, so that turning a
+        # private stack public runs the provider's create, which adds the two public statements.
         function_url = aws.lambda_.FunctionUrl(
             f"{name}-url", function_name=function.name, authorization_type=auth_type,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=permissions),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["authorizationType"],
+                                        delete_before_replace=True),
         )
 
         self.url = function_url.function_url

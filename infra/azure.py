@@ -95,7 +95,14 @@ class AzureFunction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
-        group = azure.resources.ResourceGroup(f"{name}-rg", location=stack.region, opts=child)
+        if stack.resource_group_name:
+            # An existing group (tinyllm:resourceGroupName), looked up, never created or deleted: the deploying
+            # identity's roles can then be scoped to that group alone (docs/ci.md). The look-up fails the deploy
+            # before anything is created if the group does not exist or the identity cannot read it.
+            group = azure.resources.get_resource_group_output(
+                resource_group_name=stack.resource_group_name, opts=pulumi.InvokeOutputOptions(parent=self))
+        else:
+            group = azure.resources.ResourceGroup(f"{name}-rg", location=stack.region, opts=child)
         stack_name = pulumi.get_stack()
         storage = azure.storage.StorageAccount(
             f"{name}-storage",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,15 @@ AZURE_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 # Source: learn.microsoft.com/azure/azure-monitor/logs/data-retention-configure ("By default, all tables in a Log
 # Analytics workspace retain data for 30 days"; "up to two years").
 AZURE_LOG_RETENTION_DAYS = (30, 730)
+# A user-managed service account id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter and not
+# ending with a hyphen; its email is <id>@<project-id>.iam.gserviceaccount.com (so no Google-managed or default
+# compute account fits). Source: cloud.google.com/iam/docs/service-accounts-create ("The ID must be between 6 and 30
+# characters, and can contain lowercase alphanumeric characters and dashes").
+SERVICE_ACCOUNT_ID = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+SERVICE_ACCOUNT = re.compile(rf"{SERVICE_ACCOUNT_ID}(@[a-z][a-z0-9-]{{4,28}}[a-z0-9]\.iam\.gserviceaccount\.com)?")
+# Resource group names: 1 to 90 letters, digits, underscores, hyphens, periods and parentheses, not ending in a period.
+# Source: learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules (Microsoft.Resources).
+RESOURCE_GROUP_NAME = re.compile(r"[\w\-.()]{0,89}[\w\-()]", re.ASCII)
 
 
 class Package(Protocol):
@@ -71,6 +81,14 @@ class StackConfig:
     # GCP: how long the function waits after its build grants are created or changed (IAM propagation).
     iam_wait_seconds: int = 60
     cors_origins: tuple[str, ...] = ()  # exact browser origins the function answers CORS for (core.api)
+    # GCP: pre-created runtime and build service accounts (account id in gcp:project, or an email); both or neither.
+    # Set, the program creates no service account and grants the build account only roles on this stack's own
+    # resources, so the deployer needs roles/iam.serviceAccountUser on these two accounts only (docs/ci.md).
+    runtime_service_account: str = ""
+    build_service_account: str = ""
+    # Azure: an existing resource group to deploy into (looked up, never created or deleted); empty: the program
+    # creates its own. Lets the deploying identity's roles be scoped to that group (docs/ci.md).
+    resource_group_name: str = ""
     api_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     def api_key_sha256(self) -> pulumi.Output[str] | None:
@@ -92,6 +110,9 @@ CONFIG_KEYS = {
     "architecture": "architecture",
     "iam_wait_seconds": "iamWaitSeconds",
     "cors_origins": "corsOrigins",
+    "runtime_service_account": "runtimeServiceAccount",
+    "build_service_account": "buildServiceAccount",
+    "resource_group_name": "resourceGroupName",
 }
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig) if f.name in CONFIG_KEYS}
 
@@ -164,6 +185,15 @@ def validate(stack: StackConfig) -> None:
         raise ConfigError("a public invoker in tinyllm:invokers is not allowed: set tinyllm:public=true instead")
     if len(set(stack.invokers)) != len(stack.invokers):
         raise ConfigError("tinyllm:invokers lists a principal twice")
+    if (stack.runtime_service_account or stack.build_service_account) and stack.cloud != "gcp":
+        raise ConfigError("tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount exist on GCP only")
+    if stack.resource_group_name and stack.cloud != "azure":
+        raise ConfigError("tinyllm:resourceGroupName exists on Azure only")
+    if stack.cloud == "gcp":
+        validate_service_accounts(stack)
+    if stack.resource_group_name and not RESOURCE_GROUP_NAME.fullmatch(stack.resource_group_name):
+        raise ConfigError(f"tinyllm:resourceGroupName must be an Azure resource group name (1-90 letters, digits, "
+                          f"'_-.()', not ending in '.'), got {stack.resource_group_name!r}")
     if stack.iam_wait_seconds < 0:
         raise ConfigError("tinyllm:iamWaitSeconds must be 0 (no wait) or more")
     if stack.cloud == "aws":
@@ -179,6 +209,25 @@ def validate(stack: StackConfig) -> None:
         low, high = AZURE_LOG_RETENTION_DAYS
         if not low <= stack.log_retention_days <= high:
             raise ConfigError(f"tinyllm:logRetentionDays on Azure (Log Analytics) must be {low} to {high} days")
+
+
+def validate_service_accounts(stack: StackConfig) -> None:
+    """Pre-created GCP accounts: both or neither, each a user-managed account, and two different accounts (the
+    runtime account holds no roles, the build account does)."""
+    accounts = {"runtimeServiceAccount": stack.runtime_service_account,
+                "buildServiceAccount": stack.build_service_account}
+    if not any(accounts.values()):
+        return
+    for key, value in accounts.items():
+        if not value:
+            raise ConfigError(f"tinyllm:{key} is required when the other pre-created service account is set "
+                              "(both or neither)")
+        if not SERVICE_ACCOUNT.fullmatch(value):
+            raise ConfigError(f"tinyllm:{key} must be a user-managed service account: an account id (6-30 lowercase "
+                              f"letters, digits, hyphens) or <id>@<project>.iam.gserviceaccount.com, got {value!r}")
+    if stack.runtime_service_account == stack.build_service_account:
+        raise ConfigError("tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount must be two different "
+                          "accounts (the runtime account holds no roles)")
 
 
 def function_environment(stack: StackConfig) -> dict[str, pulumi.Input[str]]:

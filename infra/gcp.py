@@ -14,6 +14,17 @@ Facts relied on:
   condition that limits it to that one bucket and its objects.
 - A function's invoker permission lives on its underlying Cloud Run service (roles/run.invoker):
   https://cloud.google.com/functions/docs/securing/managing-access-iam
+- Pre-created accounts (`tinyllm:runtimeServiceAccount`, `tinyllm:buildServiceAccount`): the function names them
+  in `serviceConfig.serviceAccountEmail` ("The email of the service account for this function") and
+  `buildConfig.serviceAccount` ("The fully-qualified name of the service account to be used for building the
+  container", `projects/{project}/serviceAccounts/{email}`): pulumi-gcp cloudfunctionsv2 Function docs. Attaching
+  them needs the deployer to hold iam.serviceAccounts.actAs *on those accounts* ("To attach a service account as
+  the service identity, the deployer account must have access on the service identity resource":
+  cloud.google.com/run/docs/configuring/service-accounts; Service Account User for the build account:
+  cloud.google.com/run/docs/configuring/services/build-service-account). In that mode the program grants only roles
+  on this stack's own resources (repository, source bucket); the two project-level build roles are granted once by
+  whoever creates the accounts (docs/ci.md), because a project-level member binding is not owned by one stack:
+  PR stacks share the accounts, and destroying one stack would remove the binding from all of them.
 - The function's own `url` is the cloudfunctions.net form, whose path handling differs from Cloud Run's
   (GoogleCloudPlatform/functions-framework-python#54); `service_config.uri` is the run.app URL, which passes
   paths through unchanged, so that is the one exported.
@@ -61,6 +72,17 @@ def gcf_sources_condition(project_number: str, region: str) -> dict[str, str]:
     }
 
 
+def service_account_email(account: str, project_id: str) -> str:
+    """A configured account as an email: an account id is one of the deploying project's own accounts."""
+    return account if "@" in account else f"{account}@{project_id}.iam.gserviceaccount.com"
+
+
+def service_account_name(email: str) -> str:
+    """The fully-qualified name `buildConfig.serviceAccount` takes; the project is the one in the account's email."""
+    project_id = email.split("@", 1)[1].removesuffix(".iam.gserviceaccount.com")
+    return f"projects/{project_id}/serviceAccounts/{email}"
+
+
 class GcpFunction(pulumi.ComponentResource):
     """Everything tinyllm needs on GCP; `url` is the HTTPS endpoint."""
 
@@ -95,21 +117,23 @@ class GcpFunction(pulumi.ComponentResource):
             opts=child,
         )
 
-        runtime_sa = gcp.serviceaccount.Account(
-            f"{name}-runtime", account_id=f"{prefix}-run", display_name="tinyllm runtime (no roles)", opts=child
-        )
-        build_sa = gcp.serviceaccount.Account(
-            f"{name}-build", account_id=f"{prefix}-build", display_name="tinyllm function build", opts=child
-        )
-        build_member = build_sa.email.apply(lambda email: f"serviceAccount:{email}")
         # The provider's project (gcp:project): its number names the managed source bucket.
         project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        own_accounts = not stack.runtime_service_account
+        if own_accounts:
+            runtime_sa = gcp.serviceaccount.Account(
+                f"{name}-runtime", account_id=f"{prefix}-run", display_name="tinyllm runtime (no roles)", opts=child
+            )
+            build_sa = gcp.serviceaccount.Account(
+                f"{name}-build", account_id=f"{prefix}-build", display_name="tinyllm function build", opts=child
+            )
+            runtime_email, build_email, build_name = runtime_sa.email, build_sa.email, build_sa.id
+        else:
+            runtime_email = project.project_id.apply(lambda p: service_account_email(stack.runtime_service_account, p))
+            build_email = project.project_id.apply(lambda p: service_account_email(stack.build_service_account, p))
+            build_name = build_email.apply(service_account_name)
+        build_member = pulumi.Output.concat("serviceAccount:", build_email)
         build_grants = {
-            # Cloud Logging has no scope below the project for writing log entries.
-            "logs": gcp.projects.IAMMember(
-                f"{name}-build-logs", project=build_sa.project, role="roles/logging.logWriter",
-                member=build_member, opts=child,
-            ),
             "images": gcp.artifactregistry.RepositoryIamMember(
                 f"{name}-build-images", project=images.project, location=images.location,
                 repository=images.name, role="roles/artifactregistry.writer", member=build_member, opts=child,
@@ -118,13 +142,19 @@ class GcpFunction(pulumi.ComponentResource):
                 f"{name}-build-source", bucket=source_bucket.name, role="roles/storage.objectViewer",
                 member=build_member, opts=child,
             ),
+        }
+        if own_accounts:  # pre-created accounts get these two once, from docs/ci.md (see the module docstring)
+            # Cloud Logging has no scope below the project for writing log entries.
+            build_grants["logs"] = gcp.projects.IAMMember(
+                f"{name}-build-logs", project=build_sa.project, role="roles/logging.logWriter",
+                member=build_member, opts=child,
+            )
             # The managed bucket is not ours, so the grant is at project level, conditioned to that bucket only.
-            "gcf-sources": gcp.projects.IAMMember(
+            build_grants["gcf-sources"] = gcp.projects.IAMMember(
                 f"{name}-build-gcf-sources", project=build_sa.project, role="roles/storage.objectViewer",
                 member=build_member, condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
                 opts=child,
-            ),
-        }
+            )
         function_depends_on: list[pulumi.Resource] = list(build_grants.values())
         if stack.iam_wait_seconds:
             # New IAM grants take up to a minute to apply. The wait runs when it is created, and again only when a
@@ -146,12 +176,12 @@ class GcpFunction(pulumi.ComponentResource):
             build_config={
                 "runtime": RUNTIME,
                 "entry_point": ENTRY_POINT,
-                "service_account": build_sa.id,
+                "service_account": build_name,
                 "docker_repository": images.id,
                 "source": {"storage_source": {"bucket": source_bucket.name, "object": source_object.name}},
             },
             service_config={
-                "service_account_email": runtime_sa.email,
+                "service_account_email": runtime_email,
                 "available_memory": f"{stack.memory_mb}Mi",
                 "timeout_seconds": stack.timeout_seconds,
                 "max_instance_count": stack.max_instances,

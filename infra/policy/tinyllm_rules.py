@@ -373,8 +373,17 @@ class Owned:
             elif r.type == "gcp:artifactregistry/repository:Repository":
                 owned.repositories |= {str(p.get(key)) for key in ("name", "repositoryId", "id") if p.get(key)}
             elif r.type == "gcp:cloudfunctionsv2/function:Function":
-                owned.run_services.add(str((p.get("serviceConfig") or {}).get("service")))
+                service_config, build_config = p.get("serviceConfig") or {}, p.get("buildConfig") or {}
+                owned.run_services.add(str(service_config.get("service")))
                 owned.function_regions.add(str(p.get("location")))
+                owned.gcp_projects.add(str(p.get("project")))
+                # The accounts the function runs as and builds with are this stack's identities even when they were
+                # pre-created (tinyllm:runtimeServiceAccount / buildServiceAccount): those two, and no other account.
+                # buildConfig.serviceAccount is `projects/<project>/serviceAccounts/<email>`.
+                for account in (service_config.get("serviceAccountEmail"),
+                                str(build_config.get("serviceAccount") or "").rsplit("/", 1)[-1]):
+                    if account:
+                        owned.gcp_service_accounts.add(f"serviceAccount:{known(account, 'the function account')}")
             elif r.type == "azure-native:storage:StorageAccount":
                 owned.storage_accounts.add(str(p.get("id")).lower())
             elif r.type == "azure-native:applicationinsights:Component":

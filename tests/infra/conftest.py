@@ -26,8 +26,13 @@ def run_stack(tmp_path, monkeypatch):
         pulumi.runtime.set_mocks(RecordingMocks(deployment), project="tinyllm", stack=stack, preview=False)
         pulumi.runtime.set_all_config(config, secret_keys=list(secrets or {}))
 
+        def record_options(args: pulumi.ResourceTransformationArgs):
+            deployment.options[args.name] = args.opts  # resource options the mocks do not see
+            return None
+
         @pulumi.runtime.test
         def program():
+            pulumi.runtime.register_stack_transformation(record_options)
             main(build_package)
             return pulumi.Output.all(**deployment.outputs).apply(deployment.outputs.update)
 

@@ -44,6 +44,7 @@ class Registered:
 class Deployment:
     resources: list[Registered] = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
+    options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)  # by logical name
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -142,6 +143,10 @@ class RecordingMocks(mocks.Mocks):
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "ci"}, []
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": "my-project", "number": GCP_PROJECT_NUMBER, "name": "my-project"}, []
+        if args.token == "azure-native:resources:getResourceGroup":  # an existing group (tinyllm:resourceGroupName)
+            group = args.args["resourceGroupName"]
+            return {"name": group, "location": "westeurope",
+                    "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}"}, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": SUBSCRIPTION, "tenantId": SUBSCRIPTION, "clientId": "c", "objectId": "o"}, []
         raise AssertionError(f"unexpected invoke {args.token}")

@@ -100,19 +100,25 @@ def test_aws_statement_ids_are_valid_and_distinct():
 
 
 # -- AWS ----------------------------------------------------------------------------------------------------------
-def test_aws_public_function_ends_with_exactly_the_two_documented_statements_created_before_the_url(run_stack):
+def test_aws_public_function_leaves_its_two_statements_to_the_provider_and_never_reuses_their_ids(run_stack):
+    # The provider adds FunctionURLAllowPublicAccess and FunctionURLAllowInvokeAction when it creates a NONE URL;
+    # whether it tolerates an existing FunctionURLAllowInvokeAction is unverified, so the program creates no statement
+    # under either id (a first public deploy cannot fail with "statement id ... already exists").
     deployment = run_stack("aws", public=True)
-    statements = {p.inputs["statementId"]: p.inputs for p in deployment.of_type(PERMISSION)}
-    assert set(statements) == {"FunctionURLAllowPublicAccess", "FunctionURLAllowInvokeAction"}
-    public_url = statements["FunctionURLAllowPublicAccess"]
-    assert (public_url["action"], public_url["principal"], public_url["functionUrlAuthType"]) == (
-        "lambda:InvokeFunctionUrl", "*", "NONE")
-    invoke = statements["FunctionURLAllowInvokeAction"]
-    assert (invoke["action"], invoke["principal"], invoke["invokedViaFunctionUrl"]) == (
-        "lambda:InvokeFunction", "*", True)
-    # The provider adds statements under these ids when it creates a NONE URL and tolerates finding them there.
-    url_at = deployment.index("tinyllm-url")
-    assert all(deployment.index(p.name) < url_at for p in deployment.of_type(PERMISSION))
+    assert deployment.one("aws:lambda/functionUrl:FunctionUrl").inputs["authorizationType"] == "NONE"
+    assert deployment.of_type(PERMISSION) == []
+    with_invokers = run_stack("aws", invokers=["111111111111"])
+    statement_ids = {p.inputs["statementId"] for p in with_invokers.of_type(PERMISSION)}
+    assert len(statement_ids) == 2
+    assert not statement_ids & {"FunctionURLAllowPublicAccess", "FunctionURLAllowInvokeAction"}
+
+
+def test_aws_url_is_replaced_when_its_auth_type_changes_so_the_provider_adds_the_public_statements(run_stack):
+    # The provider adds them on create only; a private stack turned public must re-create its URL (one per function,
+    # so the old one goes first).
+    options = run_stack("aws", public=True).options["tinyllm-url"]
+    assert options.replace_on_changes == ["authorizationType"]
+    assert options.delete_before_replace is True
 
 
 def test_aws_max_instances_zero_means_no_reservation_and_the_rules_refuse_it_unless_allowed(run_stack):

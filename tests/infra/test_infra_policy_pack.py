@@ -38,10 +38,10 @@ def test_pack_passes_each_committed_stack_and_its_pr_stacks(pack, run_stack, sta
     assert pack.violations(resources, PRIVATE) == []
 
 
-@pytest.mark.parametrize("stack", ["gcp", "aws"])
-def test_pack_blocks_a_public_stack_unless_allow_public_is_configured(pack, run_stack, stack):
+@pytest.mark.parametrize("stack,refusal", [("gcp", "without public: true"), ("aws", "must use AWS_IAM auth")])
+def test_pack_blocks_a_public_stack_unless_allow_public_is_configured(pack, run_stack, stack, refusal):
     resources = from_deployment(run_stack(stack, public=True))
-    assert any("without public: true" in message for message in pack.violations(resources, PRIVATE))
+    assert any(refusal in message for message in pack.violations(resources, PRIVATE))
     assert pack.violations(resources, PUBLIC) == []
 
 

@@ -1,0 +1,60 @@
+"""Ephemeral Azure stacks deploy into the PR stacks' own pre-created resource group, the only scope of the
+pr-stacks identity's roles (docs/ci.md): the workflow's prepare step, run by bash with a stand-in `pulumi`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from workflow_files import Workflow
+
+
+def prepare_step(by_name: dict[str, Workflow]) -> dict:
+    (found,) = [s for s in by_name["pulumi-stack.yml"].jobs["pulumi"]["steps"]
+                if s.get("name") == "Prepare the ephemeral stack"]
+    return found
+
+
+def run_prepare(by_name: dict[str, Workflow], tmp_path: Path, **inputs: str) -> tuple[int, str, list[str]]:
+    """Run the step in a copy of infra/'s stack files; `pulumi` records its arguments, one call per line."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    (tmp_path / "Pulumi.azure.yaml").write_text("config:\n  tinyllm:cloud: azure\n")
+    env = {"CLOUD": "azure", "STACK": "pr-7-azure", "BASE_STACK": "azure", "NAME_PREFIX": "tinyllmpr7",
+           "GCP_PR_STACKS_PROJECT": "", "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
+           "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv.vault.azure.net/keys/pulumi"} | inputs
+    env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+    result = subprocess.run(["bash", "-e", "-c", prepare_step(by_name)["run"]], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_step_reads_the_group_from_its_repository_variable(by_name: dict[str, Workflow]) -> None:
+    expected = "${{ vars.AZURE_PR_STACKS_RESOURCE_GROUP }}"
+    assert prepare_step(by_name)["env"]["AZURE_PR_STACKS_RESOURCE_GROUP"] == expected
+
+
+def test_an_ephemeral_azure_stack_is_put_in_the_pr_stacks_group(by_name, tmp_path) -> None:
+    status, _, calls = run_prepare(by_name, tmp_path)
+    assert status == 0
+    assert "config set tinyllm:resourceGroupName tinyllmpr --stack pr-7-azure" in calls
+    assert (tmp_path / "Pulumi.pr-7-azure.yaml").exists()  # started from the base stack's file
+
+
+def test_an_ephemeral_azure_stack_without_the_group_variable_is_refused(by_name, tmp_path) -> None:
+    status, stdout, calls = run_prepare(by_name, tmp_path, AZURE_PR_STACKS_RESOURCE_GROUP="")
+    assert status == 1 and "set AZURE_PR_STACKS_RESOURCE_GROUP" in stdout
+    assert not [call for call in calls if "resourceGroupName" in call]
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws"])
+def test_other_clouds_get_no_resource_group(by_name, tmp_path, cloud) -> None:
+    (tmp_path / f"Pulumi.{cloud}.yaml").write_text(f"config:\n  tinyllm:cloud: {cloud}\n")
+    status, _, calls = run_prepare(by_name, tmp_path, CLOUD=cloud, STACK=f"pr-7-{cloud}", BASE_STACK=cloud,
+                                   GCP_PR_STACKS_PROJECT="my-project-pr")
+    assert status == 0
+    assert not [call for call in calls if "resourceGroupName" in call]
