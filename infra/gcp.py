@@ -187,7 +187,10 @@ class GcpFunction(pulumi.ComponentResource):
                 "max_instance_count": stack.max_instances,
                 "ingress_settings": "ALLOW_ALL",
                 "all_traffic_on_latest_revision": True,
-                "environment_variables": function_environment(stack),
+                # Cloud Logging links a log line to its trace only as `projects/<id>/traces/<trace>`, and newer
+                # runtimes set no project variable: "[GOOGLE_CLOUD_PROJECT] must be user-supplied on deployment for
+                # newer runtimes" (GoogleCloudPlatform/python-docs-samples#4823). functions/gcp/main.py reads it.
+                "environment_variables": {**function_environment(stack), "GOOGLE_CLOUD_PROJECT": project.project_id},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=function_depends_on),
         )

@@ -71,6 +71,11 @@ def test_gcp_function_runs_python312_serve_with_a_cost_cap_from_the_content_name
     assert build + "@" in function["buildConfig"]["serviceAccount"]
 
 
+def test_gcp_function_knows_its_project_so_log_lines_link_to_their_traces(run_stack):
+    function = run_stack("gcp").one("gcp:cloudfunctionsv2/function:Function").inputs
+    assert function["serviceConfig"]["environmentVariables"]["GOOGLE_CLOUD_PROJECT"] == "my-project"
+
+
 def test_aws_lambda_is_python312_arm64_with_reserved_concurrency_and_its_own_log_group(run_stack):
     deployment = run_stack("aws")
     function = deployment.one("aws:lambda/function:Function").inputs
