@@ -9,17 +9,16 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from lambda_events import aws_event
+
 from functions.devtools.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
 
-EVENTS = Path(__file__).parent / "events"
 KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-rest-v1", "azure"]
 
 
@@ -31,23 +30,6 @@ class Reply:
 
     def json(self):
         return json.loads(self.body)
-
-
-def aws_event(kind: str, method: str, path: str, headers: dict, body: bytes) -> dict:
-    if kind == "aws-rest-v1":
-        event = copy.deepcopy(json.loads((EVENTS / "aws_rest_api_v1.json").read_text()))
-        event.update(httpMethod=method, path=path, resource=path, headers=dict(headers),
-                     multiValueHeaders={k: [v] for k, v in headers.items()})
-        event["requestContext"].update(httpMethod=method, path=path)
-    else:
-        event = copy.deepcopy(json.loads((EVENTS / "aws_function_url_v2.json").read_text()))
-        event.update(rawPath=path, headers={k.lower(): v for k, v in headers.items()})
-        event["requestContext"]["http"].update(method=method, path=path)
-    if kind == "aws-url-v2-base64":
-        event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
-    else:
-        event.update(body=body.decode("utf-8") if body else None, isBase64Encoded=False)
-    return event
 
 
 class AdapterClient:
@@ -77,7 +59,8 @@ class AdapterClient:
             r = self.flask_client.open(path, method=method, headers=headers, data=body)
             return Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_data())
         if self.kind.startswith("aws"):
-            result = self.module.handler(aws_event(self.kind, method, path, headers, body), LambdaContext())
+            event = aws_event(self.kind, method, path, headers, body, base64_body=self.kind == "aws-url-v2-base64")
+            result = self.module.handler(event, LambdaContext())
             raw = result["body"]
             data = base64.b64decode(raw) if result["isBase64Encoded"] else raw.encode("utf-8")
             return Reply(result["statusCode"], {k.lower(): v for k, v in result["headers"].items()}, data)

@@ -12,7 +12,6 @@ Without a CPython 3.12 these tests skip, saying why; in CI (CI=true) they fail i
 from __future__ import annotations
 
 import base64
-import copy
 import http.client
 import json
 import os
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from lambda_events import aws_event
+
 from functions.devtools import runtimes
 from functions.devtools.local import free_port, stop_group
 
-EVENTS = Path(__file__).parents[1] / "adapters" / "events"  # recorded from AWS's documentation
 KINDS = ["gcp", "aws-url-v2", "aws-rest-v1", "azure"]
 
 
@@ -125,20 +125,6 @@ def azure_host(python312, azure_root, runtime_dir):
         host.close()
 
 
-def lambda_event(kind: str, method: str, path: str, headers: dict, body: bytes) -> dict:
-    if kind == "aws-rest-v1":
-        event = copy.deepcopy(json.loads((EVENTS / "aws_rest_api_v1.json").read_text()))
-        event.update(httpMethod=method, path=path, resource=path, headers=dict(headers),
-                     multiValueHeaders={k: [v] for k, v in headers.items()})
-        event["requestContext"].update(httpMethod=method, path=path)
-    else:
-        event = copy.deepcopy(json.loads((EVENTS / "aws_function_url_v2.json").read_text()))
-        event.update(rawPath=path, headers={k.lower(): v for k, v in headers.items()})
-        event["requestContext"]["http"].update(method=method, path=path)
-    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)  # bytes arrive intact either way
-    return event
-
-
 class RuntimeClient:
     """HTTP-shaped requests to one runtime, with the same `request` / `post_json` as the adapter tests' client."""
 
@@ -157,7 +143,8 @@ class RuntimeClient:
                 conn.close()
         if self.kind.startswith("aws"):
             api, _ = self.target
-            kind, result, _ = api.invoke(lambda_event(self.kind, method, path, headers, body))
+            event = aws_event(self.kind, method, path, headers, body, base64_body=True)  # bytes arrive intact
+            kind, result, _ = api.invoke(event)
             assert kind == "response", result
             raw = result["body"]
             data = base64.b64decode(raw) if result["isBase64Encoded"] else raw.encode("utf-8")
