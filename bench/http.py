@@ -56,8 +56,8 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
 
 
-def complete(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> int:
-    """One completion; returns its completion token count, raises ValueError on any unexpected answer."""
+def post_completion(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> dict:
+    """One POST /v1/completions; its JSON answer, or ValueError on another status or an answer without choices."""
     conn.request("POST", "/v1/completions", body=body, headers=headers)
     response = conn.getresponse()
     payload = response.read()
@@ -66,7 +66,12 @@ def complete(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> in
     answer = json.loads(payload)
     if not answer.get("choices"):
         raise ValueError(f"no choices in {payload[:200]!r}")
-    return answer.get("usage", {}).get("completion_tokens", -1)
+    return answer
+
+
+def complete(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> int:
+    """One completion; returns its completion token count, raises ValueError on any unexpected answer."""
+    return post_completion(conn, body, headers).get("usage", {}).get("completion_tokens", -1)
 
 
 def generate_load(port: int, settings: Settings, api_key: str | None = None) -> LoadResult:
@@ -132,12 +137,7 @@ def score_prompts(port: int, requests: int, lines: list[str], api_key: str | Non
         for i in range(requests + 1):  # the first one is an untimed warm-up
             began = time.perf_counter()
             try:
-                conn.request("POST", "/v1/completions", body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                if response.status != 200:
-                    raise ValueError(f"HTTP {response.status}: {payload[:200]!r}")
-                answer = json.loads(payload)
+                answer = post_completion(conn, body, headers)
                 if len(answer["choices"]) != SCORING_PROMPTS:
                     raise ValueError(f"{len(answer['choices'])} choices for {SCORING_PROMPTS} prompts")
             except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
