@@ -33,10 +33,14 @@ AZURE_LOG_RETENTION_DAYS = (30, 730)
 
 
 class Package(Protocol):
-    """What a cloud component needs from infra.bundle.Bundle: the zip and its content hash."""
+    """What a cloud component needs from infra.bundle.Bundle: the zip and its content hash (read-only, as the
+    frozen Bundle has them)."""
 
-    zip_path: Path
-    sha256: str
+    @property
+    def zip_path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 class ConfigError(ValueError):
