@@ -59,7 +59,7 @@ def blas_description() -> str:
     import numpy as np
 
     try:
-        from threadpoolctl import threadpool_info  # pyright: ignore[reportMissingImports] (optional, handled below)
+        from threadpoolctl import threadpool_info  # optional (dev has it through lm-eval's scikit-learn)
     except ImportError:
         build = np.show_config(mode="dicts")["Build Dependencies"].get("blas", {})
         return f"{build.get('name', '?')} {build.get('version', '')} (as built; threadpoolctl not installed)"

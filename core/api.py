@@ -19,7 +19,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from core import completions, schema
 from core.artifacts import LoadedModel, load
@@ -210,23 +210,24 @@ class App:
         chat = route == "chat"
         completion_id = ("chatcmpl-" if chat else "cmpl-") + record["request_id"]
         created = int(time.time())
-        deadline = time.monotonic() + req.params.time_budget_s  # one budget for every choice of the request
+        budget = req.params.time_budget_s
+        deadline = None if budget is None else time.monotonic() + budget  # one budget for every choice of the request
         score_prompt = req.echo and req.logprobs is not None
         streams = [sample_streams(model, tokenizer, p.ids, req.params, req.best_of, deadline, score_prompt)
                    for p in prompts]
         if req.stream:
             spec = StreamSpec(chat, completion_id, created, name, req.echo, req.logprobs, req.include_usage)
             choices = [StreamedChoice(i * req.n + j, prompt, stream)
-                       for i, (prompt, samples) in enumerate(zip(prompts, streams)) for j, stream in enumerate(samples)]
+                       for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True))
+                       for j, stream in enumerate(samples)]
             events = completions.sse_events(tokenizer, spec, choices, tally)
             return Response(200, {"content-type": "text/event-stream", "cache-control": "no-cache"},
                             chunks=self.tallied(events, tally, record))
         choices = []
-        for i, (prompt, samples) in enumerate(zip(prompts, streams)):
+        for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True)):
             for j, gen in enumerate(best_of(samples, req.n)):
                 index = i * req.n + j
-                tally.completion_tokens += gen.completion_tokens
-                tally.finish_reasons.append(gen.finish_reason)
+                tally.count(gen)
                 choices.append(completions.chat_choice(tokenizer, index, gen, req.logprobs) if chat else
                                completions.text_choice(tokenizer, index, prompt, gen, req.echo, req.logprobs))
         record.update(tally.log_fields())
@@ -250,8 +251,7 @@ class App:
     def tallied(events: Iterator[bytes], tally: Tally, record: dict) -> Iterator[bytes]:
         """Pass the events through; once they are all sent (or the client left), copy the counts to the log."""
         try:
-            for event in events:
-                yield event
+            yield from events
         finally:
             record.update(tally.log_fields())
 
@@ -308,14 +308,13 @@ class App:
                            code="unsupported_media_type")
         return parse_json(request.body)
 
-    def logged_stream(self, chunks: Generator[bytes, None, None], status: int, record: dict,
-                      started: float) -> Iterator[bytes]:
+    def logged_stream(self, chunks: Iterator[bytes], status: int, record: dict, started: float) -> Iterator[bytes]:
         """Pass the events through, then write the log line once the stream has ended."""
         try:
-            for chunk in chunks:
-                yield chunk
+            # A client that left early closes this generator: `yield from` closes `chunks` first, so the inner
+            # generators record what was sent before the log line is written.
+            yield from chunks
         finally:
-            chunks.close()  # a client that left early: let the inner generators record what was sent first
             self.finish_log(record, status, started)
 
     def finish_log(self, record: dict, status: int, started: float) -> None:

@@ -29,6 +29,13 @@ class Tally:
     completion_tokens: int = 0
     finish_reasons: list[str] = field(default_factory=list)
 
+    def count(self, gen: Generation) -> None:
+        """Add a finished choice's tokens and finish_reason."""
+        if gen.finish_reason is None:
+            raise RuntimeError("a choice is counted before its generation has finished")
+        self.completion_tokens += gen.completion_tokens
+        self.finish_reasons.append(gen.finish_reason)
+
     def usage(self) -> dict:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens}
@@ -58,7 +65,7 @@ def byte_decoder() -> dict[str, int]:
             byte_values.append(b)
             code_points.append(256 + shifted)
             shifted += 1
-    return {chr(c): b for b, c in zip(byte_values, code_points)}
+    return {chr(c): b for b, c in zip(byte_values, code_points, strict=True)}
 
 
 def token_text(tokenizer: Tokenizer, token: int) -> str:
@@ -69,6 +76,8 @@ def token_text(tokenizer: Tokenizer, token: int) -> str:
 def token_bytes(tokenizer: Tokenizer, token: int) -> list[int]:
     """A token's exact bytes, also when it holds only part of a UTF-8 character."""
     piece, decoder = tokenizer.id_to_token(token), byte_decoder()
+    if piece is None:
+        raise ValueError(f"token id {token} is not in the tokenizer's vocabulary")
     if all(ch in decoder for ch in piece):
         return [decoder[ch] for ch in piece]
     return list(piece.encode("utf-8"))
@@ -100,6 +109,13 @@ def legacy_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, s
             "text_offset": text_offsets(tokenizer, ids, start, end, base)}
 
 
+def echo_logprobs(tokenizer: Tokenizer, prompt: Prompt, gen: Generation) -> dict:
+    """The legacy shape for an echoed prompt, from the scores a generation made with score_prompt holds."""
+    if gen.prompt_scores is None:
+        raise RuntimeError("echo with logprobs needs the prompt scored: generate it with score_prompt=True")
+    return legacy_logprobs(tokenizer, prompt.ids, gen.prompt_scores, 0, len(prompt.ids), 0)
+
+
 def joined(first: dict, second: dict) -> dict:
     return {key: first[key] + second[key] for key in first}
 
@@ -107,7 +123,7 @@ def joined(first: dict, second: dict) -> dict:
 def chat_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, start: int, end: int) -> dict:
     """The chat shape for tokens ids[start:end]."""
 
-    def entry(token: int, logprob: float) -> dict:
+    def entry(token: int, logprob: float | None) -> dict:
         return {"token": token_text(tokenizer, token), "logprob": logprob, "bytes": token_bytes(tokenizer, token)}
 
     content = [{**entry(ids[i], scores.logprobs[i]), "top_logprobs": [entry(t, lp) for t, lp in scores.top[i]]}
@@ -132,8 +148,7 @@ def text_choice(tokenizer: Tokenizer, index: int, prompt: Prompt, gen: Generatio
     if logprobs is not None:
         block = legacy_logprobs(tokenizer, gen.token_ids, gen.scores, 0, gen.completion_tokens, len(prefix))
         if echo:
-            head = legacy_logprobs(tokenizer, prompt.ids, gen.prompt_scores, 0, len(prompt.ids), 0)
-            block = joined(head, block)
+            block = joined(echo_logprobs(tokenizer, prompt, gen), block)
         choice["logprobs"] = block
     return choice
 
@@ -201,7 +216,7 @@ def sse_events(tokenizer: Tokenizer, spec: StreamSpec, choices: list[StreamedCho
     def echo_block(prompt: Prompt, gen: Generation) -> dict | None:
         if spec.logprobs is None:
             return None
-        return legacy_logprobs(tokenizer, prompt.ids, gen.prompt_scores, 0, len(prompt.ids), 0)
+        return echo_logprobs(tokenizer, prompt, gen)
 
     for choice in choices:
         stream, prompt = choice.stream, choice.prompt
@@ -220,8 +235,7 @@ def sse_events(tokenizer: Tokenizer, spec: StreamSpec, choices: list[StreamedCho
         result = stream.result
         if not echoed:
             yield chunk(choice.index, prompt.text, echo_block(prompt, result))
-        tally.completion_tokens += result.completion_tokens
-        tally.finish_reasons.append(result.finish_reason)
+        tally.count(result)
         rest = block(result, sent, result.completion_tokens, base) if sent < result.completion_tokens else None
         yield chunk(choice.index, None, rest, result.finish_reason)
     if spec.include_usage:

@@ -115,7 +115,12 @@ class Generation:
     @property
     def cumulative_logprob(self) -> float:
         """Sum of the generated tokens' raw log-probabilities (how best_of ranks samples)."""
-        return float(sum(self.scores.logprobs))
+        total = 0.0
+        for logprob in self.scores.logprobs:
+            if logprob is None:  # only a first prompt token goes unscored; a generated token always has logits
+                raise RuntimeError("a generated token has no log-probability")
+            total += logprob
+        return total
 
 
 def processed_logits(logits: np.ndarray, params: SamplingParams, counts: dict[int, int]) -> np.ndarray:
@@ -271,6 +276,7 @@ class TokenStream:
             if len(result.token_ids) == params.max_new_tokens or out_of_time:
                 result.finish_reason = "length"
                 break
+            assert logits is not None  # _prefill gives None only for max_new_tokens 0, which ended the loop above
             token = next_token(processed_logits(logits, params, counts), params, self.rng)
             if token == self.engine.cfg.eos_token_id and not params.ignore_eos:
                 result.finish_reason = "stop"

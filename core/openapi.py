@@ -137,8 +137,9 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
             f"within {n_ctx} tokens, {schema.MAX_REQUEST_TOKENS} tokens of work per request (sum over prompts of "
             f"best_of x (prompt tokens + max_tokens)), n and best_of up to {schema.MAX_CHOICES}, "
             f"{schema.MAX_STOP_STRINGS} stop strings, {schema.MAX_MESSAGES} chat messages, "
-            f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length'). Log-probabilities "
-            "are those of the raw model, before penalties, logit_bias, temperature, top-k and top-p.")},
+            f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length'). "
+            "Log-probabilities are those of the raw model, before penalties, logit_bias, temperature, top-k and "
+            "top-p.")},
         "paths": {
             "/v1/completions": {"post": generation_operation("Complete prompts", "CompletionRequest", "Completion")},
             "/v1/chat/completions": {"post": generation_operation("Answer a chat", "ChatRequest", "ChatCompletion")},

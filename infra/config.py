@@ -43,10 +43,14 @@ RESOURCE_GROUP_NAME = re.compile(r"[\w\-.()]{0,89}[\w\-()]", re.ASCII)
 
 
 class Package(Protocol):
-    """What a cloud component needs from infra.bundle.Bundle: the zip and its content hash."""
+    """What a cloud component needs from infra.bundle.Bundle: the zip and its content hash (read-only, as the
+    frozen Bundle has them)."""
 
-    zip_path: Path
-    sha256: str
+    @property
+    def zip_path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 class ConfigError(ValueError):

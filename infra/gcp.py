@@ -57,7 +57,7 @@ REQUIRED_APIS = (
 )
 
 
-def gcf_sources_condition(project_number: str, region: str) -> dict[str, str]:
+def gcf_sources_condition(project_number: str, region: str) -> gcp.projects.IAMMemberConditionArgsDict:
     """An IAM condition true only for the Google-managed source bucket of this project and region, and its objects.
 
     Cloud Storage resource names in IAM conditions: `projects/_/buckets/BUCKET` for a bucket,
@@ -208,5 +208,6 @@ class GcpFunction(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.url = function.service_config.apply(lambda config: config.uri)
+        self.url = function.service_config.apply(
+            lambda config: provided(provided(config, "function.service_config").uri, "function.service_config.uri"))
         self.register_outputs({"url": self.url})

@@ -16,6 +16,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 root = Path(sys.argv[1]).resolve()
@@ -23,6 +24,7 @@ channel, sys.stdout = sys.stdout, sys.stderr
 sys.path[:0] = [str(root), str(root / ".python_packages" / "lib" / "site-packages")]
 
 import azure.functions as func  # noqa: E402  (from the package's vendored site-packages)
+from azure.functions.decorators.http import HttpTrigger  # noqa: E402
 
 module = __import__("function_app")
 registers = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
@@ -32,19 +34,40 @@ functions = registers[0].get_functions()
 print(json.dumps({"functions": [{"name": f.get_function_name(), "http": f.is_http_function(),
                                  "bindings": [json.loads(b) for b in f.get_raw_bindings()]} for f in functions]}),
       file=channel, flush=True)
-by_route = {f.get_trigger().route: f.get_user_function() for f in functions}
+by_route = {trigger.route: f.get_user_function() for f in functions
+            if isinstance(trigger := f.get_trigger(), HttpTrigger)}  # only an HTTP trigger has a route
 
 
 class InvocationContext(func.Context):
-    """What the worker passes as `context`: a fresh invocation id per call."""
+    """What the worker passes as `context`: read-only properties with a fresh invocation id per call. The host's
+    trace, retry and thread-local contexts are not modelled here: reading one is an AttributeError naming it."""
 
     def __init__(self, function_name: str):
         self._invocation_id, self._function_name = str(uuid.uuid4()), function_name
 
-    invocation_id = property(lambda self: self._invocation_id)
-    function_name = property(lambda self: self._function_name)
-    function_directory = str(root)
-    trace_context = retry_context = thread_local_storage = None
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return str(root)
+
+    @property
+    def trace_context(self) -> NoReturn:
+        raise AttributeError("trace_context: this host view has none")
+
+    @property
+    def retry_context(self) -> NoReturn:
+        raise AttributeError("retry_context: this host view has none")
+
+    @property
+    def thread_local_storage(self) -> NoReturn:
+        raise AttributeError("thread_local_storage: this host view has none")
 
 
 for line in sys.stdin:

@@ -212,8 +212,8 @@ class LambdaRuntimeAPI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # no access log: the runtime's own output is what the tests read
 
         return Handler
 
@@ -240,7 +240,10 @@ class AzureHost:
             [str(python), "-I", "-S", str(AZURE_HOST), str(root)], cwd=root, env=clean_environment(**app_settings),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
         )
-        first = self.process.stdout.readline()
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are PIPE
+        self.stdin, self.stdout = stdin, stdout
+        first = self.stdout.readline()
         if not first:
             self.process.wait(timeout=30)
             raise RuntimeError(f"the Azure host view of {root} exited with {self.process.returncode} while indexing")
@@ -248,13 +251,12 @@ class AzureHost:
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict:
         """{"status", "headers", "body" (bytes)} from the indexed function."""
-        self.process.stdin.write(json.dumps({"method": method, "url": url, "headers": headers,
-                                             "body": body.decode("latin-1")}) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
+        self.stdin.write(json.dumps({"method": method, "url": url, "headers": headers,
+                                     "body": body.decode("latin-1")}) + "\n")
+        self.stdin.flush()
+        reply = json.loads(self.stdout.readline())
         return {**reply, "body": reply["body"].encode("latin-1")}
 
     def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
+        self.stdin.close()
         stop_group(self.process)

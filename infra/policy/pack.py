@@ -14,6 +14,7 @@ UnknownValueError, an advisory diagnostic); `pulumi up` then checks it with the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -39,15 +40,25 @@ SWITCHES = PolicyConfigSchema(
 )
 
 
-def plain(value):
+def plain(value: Any) -> Any:
     """pulumi-policy's unknown-checking proxies as plain dicts and lists; unknowns stay as their sentinels."""
     if isinstance(value, Mapping):
-        target = value if isinstance(value, dict) else value["__target"]
-        return {key: plain(item) for key, item in target.items()}
+        return plain_dict(value)
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        target = value if isinstance(value, list) else value["__target"]
+        target = value if isinstance(value, list) else proxied(value)
         return [plain(item) for item in target]
     return value
+
+
+def plain_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    target = value if isinstance(value, dict) else proxied(value)
+    return {key: plain(item) for key, item in target.items()}
+
+
+def proxied(proxy: Any) -> Any:
+    """The list or dict a proxy wraps: pulumi_policy/proxy.py's _ListProxy and _DictProxy answer the key "__target"
+    with it (their item access only checks other keys for unknowns), outside the Sequence/Mapping protocols."""
+    return proxy["__target"]
 
 
 def _report(messages: list[str], report_violation: ReportViolation) -> None:
@@ -59,14 +70,14 @@ def _validate_resource(args: ResourceValidationArgs, report_violation: ReportVio
     config = args.get_config()
     allow_public, allow_uncapped = bool(config.get("allowPublic", False)), bool(config.get("allowUncapped", False))
     try:
-        _report(rules.violations(args.resource_type, plain(args.props), allow_public, allow_uncapped),
+        _report(rules.violations(args.resource_type, plain_dict(args.props), allow_public, allow_uncapped),
                 report_violation)
     except rules.UnknownValue as unknown:
         raise UnknownValueError(UNKNOWN_STRING_VALUE, [str(unknown)]) from None
 
 
 def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    resources = [rules.Resource(r.resource_type, r.name, plain(r.props)) for r in args.resources]
+    resources = [rules.Resource(r.resource_type, r.name, plain_dict(r.props)) for r in args.resources]
     try:
         _report(rules.ownership_violations(resources), report_violation)
     except rules.UnknownValue as unknown:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 from infra.config import StackConfig
 from infra.gcp import REQUIRED_APIS
@@ -24,8 +25,11 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 PROJECT_VARIABLES = ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 LOGIN_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file"
 
+if TYPE_CHECKING:  # google-auth is imported when a check runs, not when the package is
+    from google.auth.credentials import Credentials
 
-def credentials_from_info(info: dict):
+
+def credentials_from_info(info: dict) -> tuple[Credentials, str | None]:
     """(credentials, their project) for the credential types a deployer uses, each with its own loader: google-auth
     deprecates its generic loader because it accepts any type unvalidated."""
     kind = info.get("type")
@@ -45,7 +49,7 @@ def credentials_from_info(info: dict):
                      "external_account)")
 
 
-def load_credentials(environ=os.environ):
+def load_credentials(environ=os.environ) -> tuple[Credentials, str | None, str] | None:
     """(credentials, their project, where they came from), or None when there are none."""
     from google.auth import _cloud_sdk
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pulumi
 import yaml
-from pulumi.runtime import mocks
+from pulumi.runtime import mocks, rpc
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 ACCOUNT_ID = "123456789012"
@@ -77,6 +77,18 @@ def comparable(value):
     return value
 
 
+def is_secret(value) -> bool:
+    """A secret input reaches the mocks wrapped, {SIG: SECRET_SIG, "value": ...} (pulumi/runtime/rpc.py)."""
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def with_fields(value: dict, **fields) -> dict:
+    """An input object with output fields added; inside a secret's wrapper, since the runtime keeps only "value"."""
+    if is_secret(value):
+        return {**value, "value": {**value["value"], **fields}}
+    return {**value, **fields}
+
+
 def _computed(type_: str, name: str, inputs: dict) -> dict:
     """What the provider would add to the inputs once the resource exists."""
     if type_ == "aws:cloudwatch/logGroup:LogGroup":
@@ -97,9 +109,10 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
                 "id": f"projects/my-project/locations/{inputs['location']}/repositories/{inputs['repositoryId']}"}
     if type_ == "gcp:cloudfunctionsv2/function:Function":
         # As the API reports them: `url` in the cloudfunctions.net form, `serviceConfig.uri` the Cloud Run one.
-        service_config = dict(inputs.get("serviceConfig", {}))
-        service_config["service"] = f"projects/my-project/locations/{inputs['location']}/services/{inputs['name']}"
-        service_config["uri"] = f"https://{inputs['name']}-abc123xyz-ew.a.run.app"
+        service_config = with_fields(
+            inputs.get("serviceConfig", {}),
+            service=f"projects/my-project/locations/{inputs['location']}/services/{inputs['name']}",
+            uri=f"https://{inputs['name']}-abc123xyz-ew.a.run.app")
         return {"project": "my-project", "serviceConfig": service_config,
                 "url": f"https://{inputs['location']}-my-project.cloudfunctions.net/{inputs['name']}"}
     if type_.startswith("azure-native:"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from infra_mocks import is_secret
 from parliament_compat import analyze_policy_string
 
 from infra.policy.tinyllm_rules import ALLOWED_GRANTS, Grant, grants, private_grants, violations
@@ -51,6 +52,17 @@ def test_gcp_configured_invokers_get_run_invoker_on_the_service(run_stack):
     service = deployment.one("gcp:cloudfunctionsv2/function:Function")
     for binding in deployment.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember"):
         assert binding.inputs["name"].endswith(f"/services/{service.inputs['name']}")
+
+
+def test_gcp_invokers_name_the_service_also_when_the_function_config_holds_a_secret(run_stack):
+    """The API key's hash makes serviceConfig a secret; the service name the bindings read from it still arrives."""
+    deployment = run_stack("gcp", secrets={"tinyllm:apiKey": "k"}, invokers=["user:alice@example.com"])
+    service = deployment.one("gcp:cloudfunctionsv2/function:Function")
+    (binding,) = deployment.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    name = binding.inputs["name"]
+    assert is_secret(name)  # read from a secret output, so a secret itself
+    assert name["value"].endswith(f"/services/{service.inputs['name']}")
+    assert deployment.outputs["url"] == f"https://{service.inputs['name']}-abc123xyz-ew.a.run.app"
 
 
 def test_gcp_runtime_service_account_has_no_roles(run_stack):
@@ -112,7 +124,8 @@ def test_azure_role_assignments_are_on_the_storage_account_and_the_insights_comp
      "public principal"),
     ("azure-native:authorization:RoleAssignment",
      {"scope": "/subscriptions/s", "principalId": "p",
-      "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/b7e6dc6d-f1e8-4753-8033-0f276bb0955b"},
+      "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/"
+                          "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"},
      "allow-list"),
     ("azure-native:storage:StorageAccount",
      {"allowSharedKeyAccess": True, "allowBlobPublicAccess": False, "minimumTlsVersion": "TLS1_2"}, "shared key"),

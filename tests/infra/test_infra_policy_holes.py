@@ -74,7 +74,8 @@ def test_log_writes_to_another_log_group_are_a_violation(pack, aws, log_group):
 
 def test_gcp_build_grants_on_another_bucket_or_repository_are_a_violation(pack, run_stack):
     gcp = from_deployment(run_stack("gcp"))
-    build = "serviceAccount:" + [r.outputs["email"] for r in gcp if r.name.endswith("-build")][0]
+    (build_email,) = [r.outputs["email"] for r in gcp if r.name.endswith("-build")]
+    build = "serviceAccount:" + build_email
     bucket = planted("gcp:storage/bucketIAMMember:BucketIAMMember", "extra-bucket",
                      {"bucket": "someone-elses-bucket", "role": "roles/storage.objectViewer", "member": build})
     repository = planted("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "extra-repo",

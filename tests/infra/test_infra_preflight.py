@@ -113,7 +113,7 @@ if args[0] == "whoami": print("alice")
 else: print(json.dumps({config!r}))""")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     report = run_without_cloud(monkeypatch, "pr-10000-azure")
-    ((what, fix),) = report.problems
+    ((what, _fix),) = report.problems
     assert "tinyllm:namePrefix must be 3 to 16 lowercase letters or digits" in what
     assert report.seen == []
 
@@ -270,7 +270,7 @@ def test_gcp_a_refused_api_read_is_a_problem_with_the_permission_to_ask_for(tmp_
 
 
 def test_gcp_project_falls_back_to_the_credentials_project(tmp_path):
-    report, requests = gcp_report(tmp_path, values={})
+    _, requests = gcp_report(tmp_path, values={})
     assert any(path == "/v1/projects/key-project/services:batchGet" for _, path, _, _ in requests)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from botocore.credentials import Credentials
@@ -46,7 +47,7 @@ def test_azure_function_key_goes_in_x_functions_key_and_public_stacks_send_only_
 # real HTTP server on 127.0.0.1 that records what each request carried.
 
 class RecordingHandler(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
     status = 200
 
     def _answer(self) -> None:

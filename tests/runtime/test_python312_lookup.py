@@ -17,7 +17,7 @@ def test_the_setting_wins_and_must_be_a_3_12(python312, monkeypatch, tmp_path):
     monkeypatch.setenv(runtimes.PY312_ENV, str(python312))
     assert runtimes.find_python312() == python312
     monkeypatch.setenv(runtimes.PY312_ENV, str(tmp_path / "python3.12"))  # does not exist: no falling back
-    with pytest.raises(runtimes.RuntimeUnavailable, match="is not a CPython 3.12 interpreter"):
+    with pytest.raises(runtimes.RuntimeUnavailable, match=r"is not a CPython 3\.12 interpreter"):
         runtimes.find_python312()
 
 

@@ -46,6 +46,18 @@ def test_a_streamed_response_logs_once_when_the_stream_ends(records):
     assert record["status"] == 200 and record["finish_reason"] == "stop" and record["completion_tokens"] > 0
 
 
+def test_a_client_that_leaves_early_is_logged_once_with_what_was_counted(records):
+    """Closing the stream (a client gone) closes the inner generators first, so the log line has the counts."""
+    app, lines = records
+    body = json.dumps({"prompt": "Hello world,", "temperature": 0, "stream": True, "n": 2}).encode()
+    response = app.handle(Request.of("POST", "/v1/completions", JSON_HEADERS, body))
+    assert response.chunks is not None
+    next(response.chunks)
+    response.chunks.close()  # what a server does with a generator it stops sending
+    (record,) = lines
+    assert record["status"] == 200 and record["completion_tokens"] == 0 and record["finish_reason"] is None
+
+
 def test_the_time_budget_ends_generation_with_length(records, monkeypatch):
     app, _ = records
     monkeypatch.setattr(schema, "TIME_BUDGET_S", 0.0)

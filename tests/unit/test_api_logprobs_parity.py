@@ -37,7 +37,7 @@ def test_echoed_prompt_logprobs_equal_transformers_log_softmax(loaded, reference
         body = json.dumps({"prompt": batch, "max_tokens": 0, "echo": True, "logprobs": 1}).encode()
         reply = app.handle(Request.of("POST", "/v1/completions", {"content-type": "application/json"}, body))
         assert reply.status == 200
-        for ids, choice in zip(batch, json.loads(reply.read())["choices"]):
+        for ids, choice in zip(batch, json.loads(reply.read())["choices"], strict=True):
             served = choice["logprobs"]["token_logprobs"]
             assert served[0] is None and len(served) == len(ids)
             assert served[1:] == pytest.approx(transformers_logprobs(reference_model, ids), abs=LOGPROB_TOLERANCE)

@@ -3,13 +3,15 @@ logit_bias, refusals, streaming with logprobs and usage, tokenizer routes, model
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
 from core import schema
 from core.api import App, Request, cors_origins
-from core.generate import log_softmax
+from core.completions import Prompt, Tally, echo_logprobs, token_bytes
+from core.generate import Generation, log_softmax
 
 JSON_HEADERS = {"content-type": "application/json"}
 LINE = "Hello world, this is a tiny dataset line 1."
@@ -80,13 +82,29 @@ def test_echo_with_max_tokens_0_scores_the_prompt_in_the_legacy_shape(app, loade
     assert choice["text"] == LINE and choice["finish_reason"] == "length"
     assert len(logprobs["tokens"]) == len(ids) and "".join(logprobs["tokens"]) == LINE
     assert logprobs["token_logprobs"][0] is None and logprobs["top_logprobs"][0] is None
-    for token, offset in zip(logprobs["tokens"], logprobs["text_offset"]):
+    for token, offset in zip(logprobs["tokens"], logprobs["text_offset"], strict=True):
         assert LINE[offset:offset + len(token)] == token
-    rows = zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:], logprobs["top_logprobs"][1:])
+    rows = zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:], logprobs["top_logprobs"][1:], strict=True)
     for token, logprob, top in rows:
         assert logprob <= 0 and top[token] == logprob and 2 <= len(top) <= 3
     # a memorised line: every token after the first few is the model's first choice
-    assert all(lp == max(top.values()) for lp, top in zip(logprobs["token_logprobs"][3:], logprobs["top_logprobs"][3:]))
+    firsts = zip(logprobs["token_logprobs"][3:], logprobs["top_logprobs"][3:], strict=True)
+    assert all(lp == max(top.values()) for lp, top in firsts)
+
+
+def test_echo_logprobs_need_a_generation_that_scored_its_prompt(loaded):
+    """A caller that forgot score_prompt gets an error that says so, not a TypeError from inside."""
+    unscored = Generation(prompt_tokens=1, finish_reason="length")
+    with pytest.raises(RuntimeError, match="score_prompt=True"):
+        echo_logprobs(loaded.tokenizer, Prompt([1], "x"), unscored)
+
+
+def test_a_choice_is_counted_only_once_its_generation_has_finished():
+    tally = Tally()
+    with pytest.raises(RuntimeError, match="before its generation has finished"):
+        tally.count(Generation(prompt_tokens=1, token_ids=[5]))
+    tally.count(Generation(prompt_tokens=1, token_ids=[5, 6], finish_reason="stop"))
+    assert tally.completion_tokens == 2 and tally.finish_reasons == ["stop"]
 
 
 def test_max_tokens_0_needs_echo(app):
@@ -102,7 +120,7 @@ def test_logprobs_are_the_raw_model_distribution_whatever_the_sampling(app, load
     ids = loaded.tokenizer.encode(text).ids
     assert loaded.tokenizer.decode(ids) == text
     session, expected = loaded.model.session(), [None]
-    for previous, token in zip(ids, ids[1:]):  # replay the whole text: each position's raw log-softmax
+    for previous, token in itertools.pairwise(ids):  # replay the whole text: each position's raw log-softmax
         expected.append(float(log_softmax(session.feed([previous]))[token]))
     assert len(expected) == len(logprobs["token_logprobs"])
     assert logprobs["token_logprobs"][1:] == pytest.approx(expected[1:], abs=1e-5)
@@ -287,10 +305,15 @@ def test_cors_allows_exactly_the_configured_origins(loaded):
 
 def test_every_tokens_bytes_are_exact(loaded):
     """token_bytes undoes the byte-level alphabet: a partial UTF-8 character keeps its real bytes."""
-    from core.completions import token_bytes, token_text
+    from core.completions import token_text
 
     tokenizer = loaded.tokenizer
     for token in range(loaded.model.cfg.vocab_size):
         assert bytes(token_bytes(tokenizer, token)).decode("utf-8", "replace") == token_text(tokenizer, token)
     ids = tokenizer.encode("日本語 🚀 café").ids
     assert b"".join(bytes(token_bytes(tokenizer, t)) for t in ids) == "日本語 🚀 café".encode()
+
+
+def test_a_token_id_outside_the_vocabulary_is_refused_by_name(loaded):
+    with pytest.raises(ValueError, match=f"token id {loaded.model.cfg.vocab_size} is not in the tokenizer's"):
+        token_bytes(loaded.tokenizer, loaded.model.cfg.vocab_size)

@@ -121,7 +121,7 @@ def test_a_stream_result_is_there_after_a_plain_for_loop_and_not_before(loaded):
     params = SamplingParams(max_new_tokens=8, temperature=0, top_logprobs=2)
     tokens = stream(loaded.model, loaded.tokenizer, loaded.tokenizer.encode("Hello world,").ids, params)
     with pytest.raises(RuntimeError, match="before the stream has ended"):
-        tokens.result
+        _ = tokens.result
     shown = []
     for _ in tokens:
         shown.append(tokens.tokens_shown)
@@ -136,7 +136,7 @@ def test_chosen_tokens_logprobs_are_the_engines_log_softmax(loaded):
     result = TokenStream(loaded.model, loaded.tokenizer, ids, params, score_prompt=True).finish()
     session = loaded.model.session()
     logits = session.feed(ids)  # the whole prompt at once; the stream fed it token by token (float32 rounding)
-    for token, logprob in zip(result.token_ids, result.scores.logprobs):
+    for token, logprob in zip(result.token_ids, result.scores.logprobs, strict=True):
         assert logprob == pytest.approx(float(log_softmax(logits)[token]), abs=1e-5)
         logits = session.feed([token])
     assert result.prompt_scores.logprobs[0] is None and len(result.prompt_scores.logprobs) == len(ids)
