@@ -146,12 +146,12 @@ class GcpFunction(pulumi.ComponentResource):
         if own_accounts:  # pre-created accounts get these two once, from docs/ci.md (see the module docstring)
             # Cloud Logging has no scope below the project for writing log entries.
             build_grants["logs"] = gcp.projects.IAMMember(
-                f"{name}-build-logs", project=build_sa.project, role="roles/logging.logWriter",
+                f"{name}-build-logs", project=project.project_id, role="roles/logging.logWriter",
                 member=build_member, opts=child,
             )
             # The managed bucket is not ours, so the grant is at project level, conditioned to that bucket only.
             build_grants["gcf-sources"] = gcp.projects.IAMMember(
-                f"{name}-build-gcf-sources", project=build_sa.project, role="roles/storage.objectViewer",
+                f"{name}-build-gcf-sources", project=project.project_id, role="roles/storage.objectViewer",
                 member=build_member, condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
                 opts=child,
             )
