@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only engine|http] [--model-dir DIR] [--out DIR]` (`make bench [QUICK=1]`).
+"""`python -m bench [--quick] [--only engine|http|training|presets] [--model-dir DIR] [--out DIR]` (`make bench`).
 
 Prints each benchmark's markdown table and writes it to <out>/<name>.md (default bench/results/, which CI
 uploads). --quick runs few samples: it checks that the benchmark works, its numbers are not for quoting.
@@ -11,13 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import engine, http
+from bench import engine, http, presets, training
 from bench.report import RESULTS_DIR, write
 from core.artifacts import resolve_model_dir
 
 BENCHMARKS = {
-    "engine": lambda model_dir, quick: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
-    "http": lambda model_dir, quick: http.run(model_dir, http.QUICK if quick else http.FULL),
+    "engine": lambda model_dir, quick, out: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
+    "http": lambda model_dir, quick, out: http.run(model_dir, http.QUICK if quick else http.FULL),
+    "training": lambda model_dir, quick, out: training.run(training.QUICK if quick else training.FULL, out),
+    "presets": lambda model_dir, quick, out: presets.run(model_dir, presets.QUICK if quick else presets.FULL, out),
 }
 
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         print(f"running the {name} benchmark ({mode})…", file=sys.stderr, flush=True)
         text = f"## {name} benchmark ({mode}: `python -m bench{' --quick' if args.quick else ''}`)\n\n"
-        text += BENCHMARKS[name](model_dir, args.quick)
+        text += BENCHMARKS[name](model_dir, args.quick, args.out)
         print(text + "\n", flush=True)
         print(f"wrote {write(name, text, args.out)}", file=sys.stderr)
     return 0

@@ -29,7 +29,8 @@ def documents(corpus: Path) -> Iterator[tuple[int, str]]:
     try:
         handle = corpus.open("rb")
     except OSError as exc:
-        raise CorpusError(f"{corpus}: cannot read the corpus ({exc.strerror}); pass a text file with --corpus") from None
+        raise CorpusError(f"{corpus}: cannot read the corpus ({exc.strerror}); pass a text file with --corpus") \
+            from None
     found = 0
     with handle:
         for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
