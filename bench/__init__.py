@@ -2,6 +2,9 @@
 
 bench.engine  numpy core vs transformers: warm latency, cold start, peak RSS (issue 2)
 bench.http    the local functions-framework server under bounded concurrency (issue 3)
+bench.training  the tiny preset trained on a real 1.3 MB corpus (bench.corpus fetches it) (issue 11)
+bench.presets   per preset: numpy core vs transformers, package sizes, the cost of 1M requests (issue 11)
+bench.cost, bench.prices  that cost estimate's arithmetic, and the dated price table it uses
 bench.worker  the child process the engine benchmark spawns and times
 bench.report  percentiles, targets, markdown tables, the environment notes printed under each table
 
