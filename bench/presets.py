@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -21,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import PROMPT, engine
+from bench import PROMPT, REPO, engine
 from bench.cost import estimate
 from bench.prices import PLATFORMS, PRICES_CHECKED
 from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, verdict
@@ -57,6 +59,16 @@ def preset_model(preset: str, tokenizer_from: Path, dest: Path) -> Path:
     (dest / "tokenizer.json").write_bytes((tokenizer_from / "tokenizer.json").read_bytes())
     files = {p.name: sha256_file(p) for p in sorted(dest.iterdir()) if p.is_file()}
     (dest / "manifest.json").write_text(json.dumps({"name": f"random-{preset}", "files": files}), encoding="utf-8")
+    return dest
+
+
+def preset_model_in_child(preset: str, tokenizer_from: Path, dest: Path) -> Path:
+    """preset_model in a child process: torch must never load in this one, whose workers would inherit its
+    peak RSS (Linux keeps ru_maxrss across exec, so a worker spawned from a 400 MB parent reports 400 MB)."""
+    code = "import sys; from pathlib import Path; from bench.presets import preset_model; " \
+           "preset_model(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))"
+    subprocess.run([sys.executable, "-c", code, preset, str(tokenizer_from), str(dest)], cwd=REPO, check=True,
+                   capture_output=True)
     return dest
 
 
@@ -135,18 +147,18 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
     notes = environment_notes()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in PRESETS:
-            model_dir = preset_model(preset, trained_model, Path(tmp) / preset)
-            runs = engine.measure(model_dir, settings.engine)
-            warm, _, cold, rss = engine.metrics(runs)
-            zipped_model, raw_model = model_bytes(model_dir)
+        model_dirs = {preset: preset_model_in_child(preset, trained_model, Path(tmp) / preset) for preset in PRESETS}
+        for preset, model_dir in model_dirs.items():  # workers first, while this process is still small
+            warm, _, cold, rss = engine.metrics(engine.measure(model_dir, settings.engine))
             cfg = TrainConfig.from_preset(preset)
             params = 12 * cfg.n_layer * cfg.n_embd**2 + (cfg.vocab_size + cfg.n_positions) * cfg.n_embd
             rows.append(dict(preset=preset, params_m=params / 1e6, shape=f"{cfg.n_layer}×{cfg.n_embd}, vocab "
                              f"{cfg.vocab_size}", numpy_ms=warm.ours, transformers_ms=warm.theirs,
                              numpy_cold=cold.ours, transformers_cold=cold.theirs, numpy_rss=rss.ours,
-                             transformers_rss=rss.theirs, request_s=request_seconds(model_dir, settings.timed_requests),
-                             model_zipped=zipped_model, model_raw=raw_model))
+                             transformers_rss=rss.theirs))
+        for row, model_dir in zip(rows, model_dirs.values()):
+            row["model_zipped"], row["model_raw"] = model_bytes(model_dir)
+            row["request_s"] = request_seconds(model_dir, settings.timed_requests)
     picture = plot(rows, out_dir / "presets.png")
     serving = markdown_table(
         ["preset", "shape", "params", "warm p50 numpy / transformers", "speed-up (≥ 1.5×)", "cold start numpy / "
