@@ -97,7 +97,7 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
     training = {"split": result.split, "device": result.device}
     # core only loads a model its manifest vouches for: write the manifest, measure, then record the result.
     write_manifest(staging, args.corpus, cfg, training, metrics)
-    lines = list(islice(split_documents(args.corpus, cfg.val_fraction, False), MAX_RECALL_LINES))
+    lines = list(islice(split_documents(args.corpus, cfg.val_fraction, cfg.seed, False), MAX_RECALL_LINES))
     recall = line_recall(load_from(staging), lines)
     metrics["line_recall"] = round(recall.share, 4)
     write_manifest(staging, args.corpus, cfg, training, metrics)

@@ -3,10 +3,11 @@
 A document is one non-empty line (stripped). The file is read line by line in binary, so memory holds one
 line at a time and a line longer than MAX_LINE_BYTES is refused before it is read whole.
 
-The split rule: a document belongs to the validation set when the first 8 bytes of the sha256 of its UTF-8
-text, read as a big-endian integer and divided by 2**64, are below `val_fraction`. It depends on nothing but
-the document, so it is deterministic, the same whatever the order of the lines, the two sets are disjoint,
-and a line repeated in the corpus always falls on the same side (no copy of a validation line is trained on).
+The split rule: a document belongs to the validation set when the first 8 bytes of the sha256 of
+"<seed>\n<document>" (UTF-8), read as a big-endian integer and divided by 2**64, are below `val_fraction`. It
+depends on nothing but the document and the seed, so it is deterministic, the same whatever the order of the
+lines, the two sets are disjoint, and a line repeated in the corpus always falls on the same side (no copy of
+a validation line is trained on); another --seed draws another split.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MAX_LINE_BYTES = 1_000_000  # one document; a longer line is almost always a file without newlines
-SPLIT_RULE = ("document (non-empty line) in validation iff int.from_bytes(sha256(utf8(line))[:8], 'big') / 2**64 "
-              "< val_fraction")
+SPLIT_RULE = ("document (non-empty line) in validation iff int.from_bytes(sha256(utf8(f'{seed}\\n{line}'))[:8], "
+              "'big') / 2**64 < val_fraction")
 
 
 class CorpusError(ValueError):
@@ -52,16 +53,16 @@ def documents(corpus: Path) -> Iterator[tuple[int, str]]:
         raise CorpusError(f"{corpus}: the corpus has no non-empty line to train on")
 
 
-def is_validation(document: str, val_fraction: float) -> bool:
-    """The split rule (module docstring): a pure function of the document's text."""
-    digest = hashlib.sha256(document.encode("utf-8")).digest()
+def is_validation(document: str, val_fraction: float, seed: int) -> bool:
+    """The split rule (module docstring): a pure function of the document's text and the seed."""
+    digest = hashlib.sha256(f"{seed}\n{document}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < val_fraction
 
 
-def split_documents(corpus: Path, val_fraction: float, want_validation: bool) -> Iterator[str]:
+def split_documents(corpus: Path, val_fraction: float, seed: int, want_validation: bool) -> Iterator[str]:
     """The documents of one side of the split, in corpus order."""
     for _, doc in documents(corpus):
-        if is_validation(doc, val_fraction) == want_validation:
+        if is_validation(doc, val_fraction, seed) == want_validation:
             yield doc
 
 

@@ -35,11 +35,17 @@ def write_stream(documents: Iterable[str], tokenizer: Tokenizer, eos_id: int, pa
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
 
 
-def window_starts(rng: np.random.Generator, stream_len: int, window: int, count: int) -> np.ndarray:
-    """`count` random start offsets of windows of `window` tokens that fit inside the stream."""
-    return rng.integers(0, stream_len - window + 1, size=count)
+def window_starts(rng: np.random.Generator, stream_len: int, count: int) -> np.ndarray:
+    """`count` random start offsets, uniform over the whole stream (windows wrap around its end)."""
+    return rng.integers(0, stream_len, size=count)
 
 
 def gather(stream: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """The windows stream[s : s + window] for each start, as an int64 array (len(starts), window)."""
-    return np.stack([np.asarray(stream[s : s + window], dtype=np.int64) for s in starts])
+    """The windows of `window` tokens from each start, as an int64 array (len(starts), window).
+
+    The stream is read as a ring: a window running past the end continues at the start (after the last
+    document's EOS comes the first document, as after any other). Without the wrap, tokens near either end
+    would be in fewer windows than the rest: the first line of the corpus would be learnt worse than others.
+    """
+    positions = (starts[:, None] + np.arange(window)[None, :]) % len(stream)
+    return np.asarray(stream[positions], dtype=np.int64)

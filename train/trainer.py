@@ -1,7 +1,8 @@
 """Train a GPT-2 with torch on streamed mini-batches and write config, weights and tokenizer to a directory.
 
 nanoGPT's recipe: the training documents as one token stream on disk (train.tokens), each step a batch of
-`batch_size` windows of `block_size + 1` tokens at random offsets drawn by a seeded generator, AdamW with
+`batch_size` windows of `block_size + 1` tokens at random offsets drawn by a seeded generator (the stream read
+as a ring, so every token is in as many windows as any other), AdamW with
 warm-up and cosine decay. Every `eval_interval` steps the validation loss is measured on a fixed sample of
 windows from the held-out documents (and once more after the last step); with `keep` "best" the weights with
 the best validation loss are the ones written, else the last ones; training stops early after `patience`
@@ -98,7 +99,7 @@ def validation_windows(val: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     window = cfg.block_size + 1
     if len(val) < window:
         return np.asarray(val, dtype=np.int64)[None, :]
-    return gather(val, window_starts(np.random.default_rng([cfg.seed, 1]), len(val), window, cfg.eval_windows), window)
+    return gather(val, window_starts(np.random.default_rng([cfg.seed, 1]), len(val), cfg.eval_windows), window)
 
 
 def batch_loss(model: GPT2LMHeadModel, windows: torch.Tensor) -> torch.Tensor:
@@ -136,12 +137,12 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
 
-    tokenizer = train_tokenizer(split_documents(corpus, cfg.val_fraction, want_validation=False), cfg.vocab_size)
+    tokenizer = train_tokenizer(split_documents(corpus, cfg.val_fraction, cfg.seed, False), cfg.vocab_size)
     eos_id = tokenizer.token_to_id(EOS_TOKEN)
     with tempfile.TemporaryDirectory(prefix=".tokens-", dir=out_dir.parent) as scratch:
-        train = write_stream(split_documents(corpus, cfg.val_fraction, False), tokenizer, eos_id,
+        train = write_stream(split_documents(corpus, cfg.val_fraction, cfg.seed, False), tokenizer, eos_id,
                              Path(scratch) / "train.tokens")
-        val = write_stream(split_documents(corpus, cfg.val_fraction, True), tokenizer, eos_id,
+        val = write_stream(split_documents(corpus, cfg.val_fraction, cfg.seed, True), tokenizer, eos_id,
                            Path(scratch) / "val.tokens")
         split = {"rule": SPLIT_RULE, "val_fraction": cfg.val_fraction, "train_tokens": int(len(train)),
                  "val_tokens": int(len(val)), "train_documents": int(np.count_nonzero(train == eos_id)),
@@ -193,7 +194,7 @@ def run_steps(model, train: np.ndarray, val_windows, cfg: TrainConfig, device: t
             break
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, horizon, cfg)
-        windows = torch.from_numpy(gather(train, window_starts(rng, len(train), window, cfg.batch_size), window))
+        windows = torch.from_numpy(gather(train, window_starts(rng, len(train), cfg.batch_size), window))
         loss = batch_loss(model, windows.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

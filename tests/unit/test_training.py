@@ -44,15 +44,30 @@ def test_manifest_carries_validation_metrics_tokens_seen_and_the_split_rule(mode
     assert metrics["best_val_loss"] <= metrics["val_loss"]
     split = manifest["split"]
     assert split["rule"] == SPLIT_RULE and split["val_fraction"] == cfg.val_fraction
-    assert split["val_documents"] == len(list(split_documents(DEFAULT_CORPUS, cfg.val_fraction, True))) > 0
-    assert split["train_documents"] == len(list(split_documents(DEFAULT_CORPUS, cfg.val_fraction, False)))
-    assert manifest["device"] == "cpu"
+    side = lambda validation: list(split_documents(DEFAULT_CORPUS, cfg.val_fraction, cfg.seed, validation))
+    assert split["val_documents"] == len(side(True)) > 0 and split["train_documents"] == len(side(False))
+    import torch
+
+    assert manifest["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     assert (model_dir.parent / "model-report" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "loss.png" not in manifest["files"]  # the picture is beside the model, never baked into a package
 
 
+def test_the_split_is_deterministic_disjoint_and_ignores_line_order(tmp_path):
+    docs = [f"document number {i}" for i in range(2000)] + ["a repeated line"] * 3
+    forward, backward = tmp_path / "forward.txt", tmp_path / "backward.txt"
+    forward.write_text("\n".join(docs))
+    backward.write_text("\n".join(reversed(docs)))
+    val, train = list(split_documents(forward, 0.1, 7, True)), list(split_documents(forward, 0.1, 7, False))
+    assert sorted(val + train) == sorted(docs) and not set(val) & set(train)
+    assert val == list(split_documents(forward, 0.1, 7, True))
+    assert sorted(val) == sorted(split_documents(backward, 0.1, 7, True))
+    assert 0.07 < len(val) / len(docs) < 0.13
+    assert set(split_documents(forward, 0.1, 8, True)) != set(val)  # another seed draws another split
+
+
 def test_greedy_continuation_reproduces_most_training_lines(loaded):
-    training_lines = list(split_documents(DEFAULT_CORPUS, TrainConfig().val_fraction, False))
+    training_lines = list(split_documents(DEFAULT_CORPUS, TrainConfig().val_fraction, TrainConfig().seed, False))
     recall = line_recall(loaded, training_lines)
     assert recall.lines > 80
     assert recall.share >= 0.8

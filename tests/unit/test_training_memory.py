@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 
-from train.config import REPO_ROOT
+from train.config import REPO_ROOT, TrainConfig
 
 CORPUS_BYTES = 20_000_000
 PEAK_RSS_BOUND_MB = 1500
@@ -49,5 +49,5 @@ def test_peak_memory_stays_bounded_on_a_20_mb_corpus(tmp_path):
     assert result["code"] == 0
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["split"]["train_tokens"] > 3_000_000  # the whole corpus was tokenized, not a sample
-    assert manifest["metrics"]["tokens_seen"] == 3 * 32 * 64
+    assert manifest["metrics"]["tokens_seen"] == 3 * TrainConfig().batch_size * TrainConfig().block_size
     assert result["maxrss_mb"] < PEAK_RSS_BOUND_MB, f"peak RSS {result['maxrss_mb']:.0f} MB"
