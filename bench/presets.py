@@ -5,7 +5,7 @@ Each preset's model has the preset's exact shape (layers, width, heads, vocabula
 weights (torch seed 0) and the trained model's tokenizer: speed and memory depend on the shape, not on what
 the weights learned. The engines are measured by bench.engine (fresh worker processes, spawned alternately).
 The 16-token request duration is timed in this process with the numpy core (tokenizer included, 16 tokens
-forced with ignore_eos). Package sizes are computed, not built per preset: each cloud's package is built
+forced with ignore_eos; the presets take turns, 5 runs at a time). Package sizes are computed, not built per preset: each cloud's package is built
 once with the trained model (infra.bundle.build), and the preset's model files, deflated at the same level,
 replace the trained model's entries.
 """
@@ -42,7 +42,7 @@ class Settings:
     package_sizes: bool
 
 
-FULL = Settings(engine.FULL, timed_requests=50, package_sizes=True)
+FULL = Settings(engine.FULL, timed_requests=100, package_sizes=True)
 QUICK = Settings(engine.QUICK, timed_requests=5, package_sizes=False)
 
 
@@ -72,21 +72,25 @@ def preset_model_in_child(preset: str, tokenizer_from: Path, dest: Path) -> Path
     return dest
 
 
-def request_seconds(model_dir: Path, runs: int) -> float:
-    """Median wall time of one 16-token completion with the numpy core, after 3 untimed ones."""
+def request_seconds(model_dirs: list[Path], runs: int) -> list[float]:
+    """Median wall time of one 16-token completion with the numpy core, per model, after 3 untimed ones. The
+    models take turns, 5 runs at a time, so a burst of background load hits them all alike."""
     from core.artifacts import load_from
     from core.generate import SamplingParams, generate
 
-    loaded = load_from(model_dir)
     params = SamplingParams(max_new_tokens=REQUEST_TOKENS, temperature=0, ignore_eos=True)
-    for _ in range(3):
-        generate(loaded.model, loaded.tokenizer, PROMPT, params)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        generate(loaded.model, loaded.tokenizer, PROMPT, params)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    loaded = [load_from(d) for d in model_dirs]
+    for model in loaded:
+        for _ in range(3):
+            generate(model.model, model.tokenizer, PROMPT, params)
+    times: list[list[float]] = [[] for _ in loaded]
+    for _ in range(max(1, runs // 5)):
+        for model, samples in zip(loaded, times):
+            for _ in range(5):
+                start = time.perf_counter()
+                generate(model.model, model.tokenizer, PROMPT, params)
+                samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
 
 
 def package_parts(trained_model: Path) -> dict[str, tuple[int, int]]:
@@ -156,9 +160,10 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
                              f"{cfg.vocab_size}", numpy_ms=warm.ours, transformers_ms=warm.theirs,
                              numpy_cold=cold.ours, transformers_cold=cold.theirs, numpy_rss=rss.ours,
                              transformers_rss=rss.theirs))
-        for row, model_dir in zip(rows, model_dirs.values()):
+        durations = request_seconds(list(model_dirs.values()), settings.timed_requests)
+        for row, model_dir, duration in zip(rows, model_dirs.values(), durations):
             row["model_zipped"], row["model_raw"] = model_bytes(model_dir)
-            row["request_s"] = request_seconds(model_dir, settings.timed_requests)
+            row["request_s"] = duration
     picture = plot(rows, out_dir / "presets.png")
     serving = markdown_table(
         ["preset", "shape", "params", "warm p50 numpy / transformers", "speed-up (≥ 1.5×)", "cold start numpy / "
