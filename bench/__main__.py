@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only engine|http|runtime] [--model-dir DIR] [--out DIR]` (`make bench [QUICK=1]`).
+"""`python -m bench [--quick] [--only engine|http|runtime|training|presets] [--model-dir DIR] [--out DIR]`
+(`make bench [QUICK=1]`).
 
 Prints each benchmark's markdown table and writes it to <out>/<name>.md (default bench/results/, which CI
 uploads). --quick runs few samples: it checks that the benchmark works, its numbers are not for quoting.
@@ -11,15 +12,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import engine, http, runtime
+from bench import engine, http, presets, runtime, training
 from bench.report import RESULTS_DIR, write
 from core.artifacts import resolve_model_dir
 from functions.devtools.runtimes import RuntimeUnavailable
 
 BENCHMARKS = {
-    "engine": lambda model_dir, quick: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
-    "http": lambda model_dir, quick: http.run(model_dir, http.QUICK if quick else http.FULL),
-    "runtime": lambda model_dir, quick: runtime.run(model_dir, runtime.QUICK if quick else runtime.FULL),
+    "engine": lambda model_dir, quick, out: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
+    "http": lambda model_dir, quick, out: http.run(model_dir, http.QUICK if quick else http.FULL),
+    "runtime": lambda model_dir, quick, out: runtime.run(model_dir, runtime.QUICK if quick else runtime.FULL),
+    "training": lambda model_dir, quick, out: training.run(training.QUICK if quick else training.FULL, out),
+    "presets": lambda model_dir, quick, out: presets.run(model_dir, presets.QUICK if quick else presets.FULL, out),
 }
 
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running the {name} benchmark ({mode})…", file=sys.stderr, flush=True)
         text = f"## {name} benchmark ({mode}: `python -m bench{' --quick' if args.quick else ''}`)\n\n"
         try:
-            text += BENCHMARKS[name](model_dir, args.quick)
+            text += BENCHMARKS[name](model_dir, args.quick, args.out)
         except (RuntimeUnavailable, ValueError) as exc:  # no CPython 3.12, or a flag this benchmark cannot honour
             print(f"python -m bench: {name}: {exc}", file=sys.stderr)
             return 2

@@ -163,9 +163,16 @@ def write_zip(root: Path, zip_path: Path) -> tuple[str, int]:
 def check_budget(zip_path: Path, zipped: int, unzipped: int) -> None:
     """Refuse a package that Lambda would refuse (the same ceiling for every cloud: none needs more)."""
     if zipped > MAX_ZIPPED or unzipped > MAX_UNZIPPED:
+        try:  # dist/<cloud>/model/, just zipped
+            manifest = json.loads((zip_path.with_suffix("") / "model" / "manifest.json").read_text(encoding="utf-8"))
+            preset = manifest.get("train_config", {}).get("preset", "unknown")
+        except (OSError, ValueError):
+            preset = "unknown"
         raise BundleError(f"{zip_path} is {zipped / MIB:.1f} MiB zipped, {unzipped / MIB:.1f} MiB unzipped: over "
                           f"the limit of {MAX_ZIPPED // MIB} MiB zipped / {MAX_UNZIPPED // MIB} MiB unzipped "
-                          "(Lambda refuses it); look for a dependency that does not belong on the serving path")
+                          f"(Lambda refuses it) with a model of preset {preset!r}; train a smaller preset "
+                          "(python -m train --preset tiny|small) or look for a dependency that does not belong on "
+                          "the serving path")
 
 
 def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, dist: Path = DIST) -> Bundle:

@@ -1,4 +1,4 @@
-"""Show that the model learned its corpus: greedy continuation of each line's first words."""
+"""Show that the model learned its corpus: greedy continuation of each training line's first words."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from core.artifacts import LoadedModel
 from core.generate import SamplingParams, generate
 
 PROMPT_WORDS = 3
+MAX_RECALL_LINES = 200  # recall is a memorisation check; on a large corpus its first lines are enough
 
 
 @dataclass(frozen=True)

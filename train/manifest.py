@@ -1,6 +1,7 @@
-"""The model's manifest: sha256 of every file, the corpus and training config that made it, its metrics.
+"""The model's manifest: sha256 of every file, the corpus and training config that made it, the split, the
+device, its metrics.
 
-Timestamp-free, so the same corpus and config give the same manifest (and the same bundle bytes).
+Timestamp-free, so the same corpus, config and device give the same manifest (and the same bundle bytes).
 """
 
 from __future__ import annotations
@@ -11,19 +12,15 @@ from pathlib import Path
 
 from core.artifacts import MANIFEST, sha256_file
 from train.config import TrainConfig
+from train.corpus import corpus_record
 
 MODEL_NAME = "tinyllm"
 FORMAT = "tinyllm-model/1"
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy")
 
 
-def corpus_record(corpus: Path) -> dict:
-    text = corpus.read_text(encoding="utf-8")
-    return {"sha256": sha256_file(corpus), "bytes": corpus.stat().st_size, "lines": len(text.splitlines())}
-
-
-def write_manifest(model_dir: Path, corpus: Path, cfg: TrainConfig, metrics: dict) -> dict:
-    """Hash every file in model_dir and write manifest.json beside them."""
+def write_manifest(model_dir: Path, corpus: Path, cfg: TrainConfig, training: dict, metrics: dict) -> dict:
+    """Hash every file in model_dir and write manifest.json beside them. `training`: split and device."""
     files = {p.name: sha256_file(p) for p in sorted(model_dir.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {
         "format": FORMAT,
@@ -31,6 +28,7 @@ def write_manifest(model_dir: Path, corpus: Path, cfg: TrainConfig, metrics: dic
         "files": files,
         "corpus": corpus_record(corpus),
         "train_config": cfg.as_dict(),
+        **training,
         "metrics": metrics,
         "versions": {lib: version(lib) for lib in LIBRARIES},
     }
@@ -42,8 +40,7 @@ def is_current(model_dir: Path, corpus: Path, cfg: TrainConfig) -> bool:
     """True when model_dir holds a model trained from this exact corpus with this exact config."""
     try:
         manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
+        corpus_sha256 = sha256_file(corpus)
     except (OSError, ValueError):
         return False
-    return manifest.get("corpus", {}).get("sha256") == sha256_file(corpus) and manifest.get(
-        "train_config"
-    ) == cfg.as_dict()
+    return manifest.get("corpus", {}).get("sha256") == corpus_sha256 and manifest.get("train_config") == cfg.as_dict()

@@ -70,6 +70,24 @@ def test_greedy_tokens_and_logits_match_transformers_on_the_trained_model(loaded
         assert_logit_parity(loaded.model, reference, loaded.tokenizer.encode(prompt).ids)
 
 
+@pytest.fixture(scope="module")
+def small_preset_dir(tmp_path_factory):
+    """A `small` preset model (4 layers × 256) trained briefly on the bundled corpus."""
+    from train.__main__ import main as train_main
+
+    out = tmp_path_factory.mktemp("small-preset") / "model"
+    assert train_main(["--quiet", "--preset", "small", "--steps", "10", "--batch-size", "8", "--out", str(out)]) == 0
+    return out
+
+
+def test_greedy_tokens_and_logits_match_transformers_on_a_small_preset_model(small_preset_dir):
+    small, reference = load_from(small_preset_dir), ReferenceEngine(small_preset_dir)
+    assert (small.model.cfg.n_layer, small.model.cfg.n_embd, small.model.cfg.n_head) == (4, 256, 4)
+    for prompt, max_new in parity_prompts(small.model.cfg.n_positions, small.tokenizer):
+        assert_greedy_parity(small, reference, prompt, max_new)
+        assert_logit_parity(small.model, reference, small.tokenizer.encode(prompt).ids)
+
+
 RANDOM_CONFIGS = {
     "3 layers, 2 heads": dict(n_layer=3, n_head=2, n_embd=48, n_positions=64),
     "2 layers, 6 heads, n_inner, relu, scaled by layer": dict(
