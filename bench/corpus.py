@@ -48,8 +48,10 @@ def jargon_file(cache: Path = CACHE) -> Path:
         try:
             subprocess.run(["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=tmp, check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as exc:
-            raise CorpusUnavailable(f"`apt-get download {PACKAGE}={VERSION}` failed ({exc}); on a machine without "
-                                    "Debian's apt, pass your own text with --corpus") from None
+            raise CorpusUnavailable(
+                f"`apt-get download {PACKAGE}={VERSION}` failed ({exc}); on a machine without "
+                "Debian's apt, pass your own text with --corpus"
+            ) from None
         deb = next(Path(tmp).glob("*.deb")).read_bytes()
     if hashlib.sha256(deb).hexdigest() != DEB_SHA256:
         raise CorpusUnavailable(f"{PACKAGE} {VERSION}: the downloaded .deb does not have the sha256 {DEB_SHA256}")

@@ -48,5 +48,10 @@ def free_requests(billed_seconds: float, platform: Platform) -> float:
 def estimate(measured_seconds: float, platform: Platform) -> Estimate:
     on_cloud = measured_seconds / min(1.0, platform.cpu_share)
     alone = billed_alone(on_cloud, platform)
-    return Estimate(on_cloud, alone, price_per_million(alone, platform), price_per_million(on_cloud, platform),
-                    free_requests(alone, platform))
+    return Estimate(
+        on_cloud,
+        alone,
+        price_per_million(alone, platform),
+        price_per_million(on_cloud, platform),
+        free_requests(alone, platform),
+    )

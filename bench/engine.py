@@ -97,8 +97,12 @@ class Metric:
             checks.append(ratio >= self.min_ratio)
             wanted.append(f"≥ {self.min_ratio:g}×")
         return [
-            self.name, f"{fmt(self.ours)} {self.unit}", f"{fmt(self.theirs)} {self.unit}", f"{fmt(ratio)}×",
-            " and ".join(wanted) or "—", verdict(*checks) if checks else "—",
+            self.name,
+            f"{fmt(self.ours)} {self.unit}",
+            f"{fmt(self.theirs)} {self.unit}",
+            f"{fmt(ratio)}×",
+            " and ".join(wanted) or "—",
+            verdict(*checks) if checks else "—",
         ]
 
 
@@ -114,13 +118,31 @@ def metrics(runs: dict[str, list[WorkerRun]]) -> list[Metric]:
 
     n = len(runs["numpy"])
     return [
-        Metric(f"warm latency, {TOKENS}-token greedy generation, p50", "ms", warm_ms("numpy", 50),
-               warm_ms("transformers", 50), Target("<=", 5, " ms"), 3),
+        Metric(
+            f"warm latency, {TOKENS}-token greedy generation, p50",
+            "ms",
+            warm_ms("numpy", 50),
+            warm_ms("transformers", 50),
+            Target("<=", 5, " ms"),
+            3,
+        ),
         Metric("warm latency, p90", "ms", warm_ms("numpy", 90), warm_ms("transformers", 90), None, None),
-        Metric(f"cold start, spawn to first {TOKENS}-token result, median of {n}", "s", cold_s("numpy"),
-               cold_s("transformers"), Target("<=", 0.5, " s"), 15),
-        Metric(f"peak RSS after one generation, max of {n}", "MB", rss_mb("numpy"), rss_mb("transformers"),
-               Target("<=", 100, " MB"), None),
+        Metric(
+            f"cold start, spawn to first {TOKENS}-token result, median of {n}",
+            "s",
+            cold_s("numpy"),
+            cold_s("transformers"),
+            Target("<=", 0.5, " s"),
+            15,
+        ),
+        Metric(
+            f"peak RSS after one generation, max of {n}",
+            "MB",
+            rss_mb("numpy"),
+            rss_mb("transformers"),
+            Target("<=", 100, " MB"),
+            None,
+        ),
     ]
 
 

@@ -185,8 +185,11 @@ def serve_and_load(model_dir: Path, settings: Settings) -> tuple[LoadResult, Sco
     """Start `python -m functions.devtools serve` on a free loopback port, load it, score batches of prompts;
     return both results and the server's RSS (kB)."""
     api_key = secrets.token_urlsafe(24)
-    env = dict(os.environ, TINYLLM_MODEL_DIR=str(model_dir),
-               TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest())
+    env = dict(
+        os.environ,
+        TINYLLM_MODEL_DIR=str(model_dir),
+        TINYLLM_API_KEY_SHA256=hashlib.sha256(api_key.encode()).hexdigest(),
+    )
     with (
         tempfile.TemporaryDirectory() as tmp,
         background_server(env, Path(tmp) / "server.log", HOST, STARTUP_TIMEOUT_S) as (server, port),
@@ -205,8 +208,12 @@ def scoring_row(scoring: ScoringResult) -> list[str]:
     if not scoring.seconds:
         return ["prompt scoring (16-prompt echo request)", "no successful request", "—", "**no**"]
     p50 = percentile(scoring.seconds, 50)
-    return ["prompt scoring (16-prompt echo + logprobs request)",
-            f"{fmt(scoring.prompt_tokens / p50)} tokens/s ({fmt(1000 * p50)} ms per request, p50)", "—", "—"]
+    return [
+        "prompt scoring (16-prompt echo + logprobs request)",
+        f"{fmt(scoring.prompt_tokens / p50)} tokens/s ({fmt(1000 * p50)} ms per request, p50)",
+        "—",
+        "—",
+    ]
 
 
 def run(model_dir: Path, settings: Settings) -> str:
@@ -221,8 +228,12 @@ def run(model_dir: Path, settings: Settings) -> str:
         ["throughput", f"{fmt(rate)} req/s", str(targets["rate"]), verdict(targets["rate"].met(rate))],
         ["latency p50", f"{fmt(p50)} ms", "—", "—"],
         ["latency p99", f"{fmt(p99)} ms", str(targets["p99"]), verdict(targets["p99"].met(p99))],
-        ["errors", f"{len(result.errors)} of {settings.requests}", str(targets["errors"]),
-         verdict(targets["errors"].met(len(result.errors)))],
+        [
+            "errors",
+            f"{len(result.errors)} of {settings.requests}",
+            str(targets["errors"]),
+            verdict(targets["errors"].met(len(result.errors))),
+        ],
         ["server peak RSS (VmHWM, all processes)", f"{fmt(rss_kb * 1024 / 1e6)} MB", "—", "—"],
         scoring_row(scoring),
     ]
@@ -240,7 +251,8 @@ def run(model_dir: Path, settings: Settings) -> str:
         f"Prompt scoring: {settings.scoring_requests} POST /v1/completions, one at a time on one connection, each "
         f"with {SCORING_PROMPTS} corpus lines as prompts ({scoring.prompt_tokens} prompt tokens), max_tokens 0, "
         "echo and logprobs 1, as lm-eval's loglikelihood sends them; tokens/s = prompt tokens / median latency; "
-        f"errors: {len(scoring.errors)}.")
+        f"errors: {len(scoring.errors)}."
+    )
     if result.errors:
         notes.append(f"First error: {result.errors[0]}")
     if scoring.errors:

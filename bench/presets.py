@@ -53,8 +53,16 @@ def preset_model(preset: str, tokenizer_from: Path, dest: Path) -> Path:
 
     cfg = TrainConfig.from_preset(preset)
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.n_positions, n_embd=cfg.n_embd,
-                        n_layer=cfg.n_layer, n_head=cfg.n_head, bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    config = GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
     GPT2LMHeadModel(config).save_pretrained(dest)
     (dest / "tokenizer.json").write_bytes((tokenizer_from / "tokenizer.json").read_bytes())
     files = {p.name: sha256_file(p) for p in sorted(dest.iterdir()) if p.is_file()}
@@ -65,10 +73,13 @@ def preset_model(preset: str, tokenizer_from: Path, dest: Path) -> Path:
 def preset_model_in_child(preset: str, tokenizer_from: Path, dest: Path) -> Path:
     """preset_model in a child process: torch must never load in this one, whose workers would inherit its
     peak RSS (Linux keeps ru_maxrss across exec, so a worker spawned from a 400 MB parent reports 400 MB)."""
-    code = "import sys; from pathlib import Path; from bench.presets import preset_model; " \
-           "preset_model(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))"
-    subprocess.run([sys.executable, "-c", code, preset, str(tokenizer_from), str(dest)], cwd=REPO, check=True,
-                   capture_output=True)
+    code = (
+        "import sys; from pathlib import Path; from bench.presets import preset_model; "
+        "preset_model(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, preset, str(tokenizer_from), str(dest)], cwd=REPO, check=True, capture_output=True
+    )
     return dest
 
 
@@ -125,15 +136,26 @@ def plot(rows: list[dict], path: Path) -> Path:
     fig, (lat, rss) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for key, label in (("numpy_ms", "numpy core"), ("transformers_ms", "transformers")):
         lat.plot(params, [r[key] for r in rows], marker="o", label=label)
-    lat.set(xscale="log", yscale="log", xlabel="parameters (millions)", ylabel="ms",
-            title="warm 32-token greedy generation, p50")
+    lat.set(
+        xscale="log",
+        yscale="log",
+        xlabel="parameters (millions)",
+        ylabel="ms",
+        title="warm 32-token greedy generation, p50",
+    )
     for key, label in (("numpy_rss", "numpy core"), ("transformers_rss", "transformers")):
         rss.plot(params, [r[key] for r in rows], marker="o", label=label)
     rss.set(xscale="log", xlabel="parameters (millions)", ylabel="MB", title="peak RSS after one generation")
     for ax in (lat, rss):
         for r in rows:
-            ax.annotate(r["preset"], (r["params_m"], ax.get_ylim()[0]), textcoords="offset points", xytext=(0, 4),
-                        ha="center", fontsize=8)
+            ax.annotate(
+                r["preset"],
+                (r["params_m"], ax.get_ylim()[0]),
+                textcoords="offset points",
+                xytext=(0, 4),
+                ha="center",
+                fontsize=8,
+            )
         ax.grid(alpha=0.3, which="both")
         ax.legend()
     fig.tight_layout()
@@ -156,43 +178,98 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
             warm, _, cold, rss = engine.metrics(engine.measure(model_dir, settings.engine))
             cfg = TrainConfig.from_preset(preset)
             params = 12 * cfg.n_layer * cfg.n_embd**2 + (cfg.vocab_size + cfg.n_positions) * cfg.n_embd
-            rows.append(dict(preset=preset, params_m=params / 1e6, shape=f"{cfg.n_layer}×{cfg.n_embd}, vocab "
-                             f"{cfg.vocab_size}", numpy_ms=warm.ours, transformers_ms=warm.theirs,
-                             numpy_cold=cold.ours, transformers_cold=cold.theirs, numpy_rss=rss.ours,
-                             transformers_rss=rss.theirs))
+            rows.append(
+                dict(
+                    preset=preset,
+                    params_m=params / 1e6,
+                    shape=f"{cfg.n_layer}×{cfg.n_embd}, vocab {cfg.vocab_size}",
+                    numpy_ms=warm.ours,
+                    transformers_ms=warm.theirs,
+                    numpy_cold=cold.ours,
+                    transformers_cold=cold.theirs,
+                    numpy_rss=rss.ours,
+                    transformers_rss=rss.theirs,
+                )
+            )
         durations = request_seconds(list(model_dirs.values()), settings.timed_requests)
         for row, model_dir, duration in zip(rows, model_dirs.values(), durations):
             row["model_zipped"], row["model_raw"] = model_bytes(model_dir)
             row["request_s"] = duration
     picture = plot(rows, out_dir / "presets.png")
     serving = markdown_table(
-        ["preset", "shape", "params", "warm p50 numpy / transformers", "speed-up (≥ 1.5×)", "cold start numpy / "
-         "transformers", "peak RSS numpy / transformers", "16-token request (numpy)"],
-        [[r["preset"], r["shape"], f"{r['params_m']:.1f} M", f"{fmt(r['numpy_ms'])} / {fmt(r['transformers_ms'])} ms",
-          speedup_cell(r['transformers_ms'] / r['numpy_ms']),
-          f"{fmt(r['numpy_cold'])} / {fmt(r['transformers_cold'])} s",
-          f"{fmt(r['numpy_rss'])} / {fmt(r['transformers_rss'])} MB", f"{fmt(r['request_s'] * 1000)} ms"]
-         for r in rows])
+        [
+            "preset",
+            "shape",
+            "params",
+            "warm p50 numpy / transformers",
+            "speed-up (≥ 1.5×)",
+            "cold start numpy / transformers",
+            "peak RSS numpy / transformers",
+            "16-token request (numpy)",
+        ],
+        [
+            [
+                r["preset"],
+                r["shape"],
+                f"{r['params_m']:.1f} M",
+                f"{fmt(r['numpy_ms'])} / {fmt(r['transformers_ms'])} ms",
+                speedup_cell(r["transformers_ms"] / r["numpy_ms"]),
+                f"{fmt(r['numpy_cold'])} / {fmt(r['transformers_cold'])} s",
+                f"{fmt(r['numpy_rss'])} / {fmt(r['transformers_rss'])} MB",
+                f"{fmt(r['request_s'] * 1000)} ms",
+            ]
+            for r in rows
+        ],
+    )
     text = "### Serving cost curve\n\n" + serving + f"\n\nPlot: {picture.name}, beside this table.\n"
     if settings.package_sizes:
         parts = package_parts(trained_model)
         sizes = markdown_table(
             ["preset", "model files (raw / deflated)"] + [f"{c}.zip zipped / unzipped" for c in parts],
-            [[r["preset"], f"{r['model_raw'] / MIB:.1f} / {r['model_zipped'] / MIB:.1f} MiB"]
-             + [f"{(z + r['model_zipped']) / MIB:.1f} / {(u + r['model_raw']) / MIB:.1f} MiB"
-                + (" **over 50 MiB**" if z + r["model_zipped"] > 50 * MIB else "") for z, u in parts.values()]
-             for r in rows])
+            [
+                [r["preset"], f"{r['model_raw'] / MIB:.1f} / {r['model_zipped'] / MIB:.1f} MiB"]
+                + [
+                    f"{(z + r['model_zipped']) / MIB:.1f} / {(u + r['model_raw']) / MIB:.1f} MiB"
+                    + (" **over 50 MiB**" if z + r["model_zipped"] > 50 * MIB else "")
+                    for z, u in parts.values()
+                ]
+                for r in rows
+            ],
+        )
         text += "\n### Package size per preset (computed)\n\n" + sizes + "\n"
     cost_rows = []
     for r in rows:
         for platform in PLATFORMS:
             e = estimate(r["request_s"], platform)
-            cost_rows.append([r["preset"], platform.cloud, platform.product, f"{fmt(e.cloud_seconds * 1000)} ms",
-                              f"{fmt(e.billed_alone_seconds * 1000)} ms", f"${e.per_million_alone:,.2f}",
-                              f"${e.per_million_busy:,.2f}", f"{e.free_requests_per_month:,.0f}"])
-    text += ("\n### What 1M 16-token requests cost (an estimate)\n\n" + markdown_table(
-        ["preset", "cloud", "as configured", "compute per request on the cloud", "billed alone", "1M requests, each "
-         "billed alone", "1M requests, busy instance", "free tier covers (requests/month)"], cost_rows) + "\n")
+            cost_rows.append(
+                [
+                    r["preset"],
+                    platform.cloud,
+                    platform.product,
+                    f"{fmt(e.cloud_seconds * 1000)} ms",
+                    f"{fmt(e.billed_alone_seconds * 1000)} ms",
+                    f"${e.per_million_alone:,.2f}",
+                    f"${e.per_million_busy:,.2f}",
+                    f"{e.free_requests_per_month:,.0f}",
+                ]
+            )
+    text += (
+        "\n### What 1M 16-token requests cost (an estimate)\n\n"
+        + markdown_table(
+            [
+                "preset",
+                "cloud",
+                "as configured",
+                "compute per request on the cloud",
+                "billed alone",
+                "1M requests, each billed alone",
+                "1M requests, busy instance",
+                "free tier covers (requests/month)",
+            ],
+            cost_rows,
+        )
+        + "\n"
+    )
     notes += [
         f"Random-weight models of each preset's shape (context {TrainConfig().n_positions}); the trained model's "
         "tokenizer, so prompts encode the same way; bench.engine settings: "

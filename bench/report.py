@@ -64,10 +64,13 @@ def blas_description() -> str:
         build = np.show_config(mode="dicts")["Build Dependencies"].get("blas", {})
         return f"{build.get('name', '?')} {build.get('version', '')} (as built; threadpoolctl not installed)"
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    return "; ".join(
-        f"{p['internal_api']} {p['version']} ({p['num_threads']} threads, {p.get('architecture', '?')})"
-        for p in pools
-    ) or "none loaded"
+    return (
+        "; ".join(
+            f"{p['internal_api']} {p['version']} ({p['num_threads']} threads, {p.get('architecture', '?')})"
+            for p in pools
+        )
+        or "none loaded"
+    )
 
 
 def load_average() -> str:

@@ -70,9 +70,14 @@ def cold_start_gcp(venv_python: Path, source: Path, log_dir: Path) -> float:
 
 
 def cold_start_aws(venv_python: Path, task_root: Path, log_dir: Path) -> float:
-    event = {"version": "2.0", "rawPath": "/v1/completions", "headers": {"content-type": "application/json"},
-             "requestContext": {"http": {"method": "POST", "path": "/v1/completions"}},
-             "body": json.dumps(COMPLETION), "isBase64Encoded": False}
+    event = {
+        "version": "2.0",
+        "rawPath": "/v1/completions",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/v1/completions"}},
+        "body": json.dumps(COMPLETION),
+        "isBase64Encoded": False,
+    }
     api = runtimes.LambdaRuntimeAPI()
     with open(log_dir / "aws.log", "a") as log:
         began = time.perf_counter()
@@ -93,8 +98,12 @@ def cold_start_azure(python312: Path, root: Path, log_dir: Path) -> float:
         began = time.perf_counter()
         host = runtimes.AzureHost(python312, root, {}, log)
         try:
-            reply = host.request("POST", "https://tinyllm.azurewebsites.net/v1/completions",
-                                 {"Content-Type": "application/json"}, json.dumps(COMPLETION).encode())
+            reply = host.request(
+                "POST",
+                "https://tinyllm.azurewebsites.net/v1/completions",
+                {"Content-Type": "application/json"},
+                json.dumps(COMPLETION).encode(),
+            )
             elapsed = time.perf_counter() - began
         finally:
             host.close()
@@ -110,8 +119,11 @@ def prepare(python312: Path, packages: dict, work: Path) -> dict:
     azure = runtimes.unpack(packages["azure"].zip_path, work / "azure")
     gcp_venv = runtimes.make_venv(python312, work / "gcp-venv", "-r", str(gcp / "requirements.txt"))
     lambda_venv = runtimes.make_venv(python312, work / "lambda-venv", runtimes.LAMBDA_RIC)
-    return {"gcp": (cold_start_gcp, (gcp_venv, gcp)), "aws": (cold_start_aws, (lambda_venv, aws)),
-            "azure": (cold_start_azure, (python312, azure))}
+    return {
+        "gcp": (cold_start_gcp, (gcp_venv, gcp)),
+        "aws": (cold_start_aws, (lambda_venv, aws)),
+        "azure": (cold_start_azure, (python312, azure)),
+    }
 
 
 def table(samples: dict[str, list[float]], packages: dict) -> str:
@@ -119,8 +131,15 @@ def table(samples: dict[str, list[float]], packages: dict) -> str:
     for cloud in CLOUDS:
         times, package = samples[cloud], packages[cloud]
         name = f"`{cloud}.zip`" + (" (x86_64)" if cloud == "aws" else "")
-        rows.append([name, f"{fmt(statistics.median(times))} s", f"{fmt(min(times))} – {fmt(max(times))} s",
-                     f"{package.zipped_bytes / MIB:.1f} MiB", f"{package.unzipped_bytes / MIB:.1f} MiB"])
+        rows.append(
+            [
+                name,
+                f"{fmt(statistics.median(times))} s",
+                f"{fmt(min(times))} – {fmt(max(times))} s",
+                f"{package.zipped_bytes / MIB:.1f} MiB",
+                f"{package.unzipped_bytes / MIB:.1f} MiB",
+            ]
+        )
     n = len(samples["gcp"])
     return markdown_table(["package", f"cold start, median of {n}", "min – max", "zipped", "unzipped"], rows)
 
@@ -130,8 +149,10 @@ def run(model_dir: Path, settings: Settings) -> str:
     from infra import bundle
 
     if model_dir.resolve() != bundle.MODEL_DIR.resolve():
-        raise ValueError(f"the runtime benchmark measures the packages infra.bundle builds from {bundle.MODEL_DIR}; "
-                         f"it cannot use --model-dir {model_dir}")
+        raise ValueError(
+            f"the runtime benchmark measures the packages infra.bundle builds from {bundle.MODEL_DIR}; "
+            f"it cannot use --model-dir {model_dir}"
+        )
     python312 = runtimes.find_python312()
     notes = environment_notes()
     with tempfile.TemporaryDirectory(prefix="tinyllm-bench-runtime-") as tmp:
@@ -142,8 +163,12 @@ def run(model_dir: Path, settings: Settings) -> str:
         for _ in range(settings.samples):  # clouds alternate, so background load hits all alike
             for cloud, (measure, args) in prepared.items():
                 samples[cloud].append(measure(*args, work))
-    version = subprocess.run([str(python312), "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [str(python312), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     notes += [
         f"Runtimes: CPython {version} ({python312}); awslambdaric {runtimes.LAMBDA_RIC.split('==')[1]}; "
         "functions-framework and the dependencies as each package pins them.",

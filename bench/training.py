@@ -42,8 +42,23 @@ class Settings:
     flags: tuple[str, ...]
 
 
-FULL = Settings(False, ("--preset", "tiny", "--steps", "100000", "--time-budget", str(TIME_BUDGET_S), "--keep", "best",
-                        "--patience", "4", "--eval-interval", "100"))
+FULL = Settings(
+    False,
+    (
+        "--preset",
+        "tiny",
+        "--steps",
+        "100000",
+        "--time-budget",
+        str(TIME_BUDGET_S),
+        "--keep",
+        "best",
+        "--patience",
+        "4",
+        "--eval-interval",
+        "100",
+    ),
+)
 QUICK = Settings(True, ("--preset", "tiny", "--steps", "30", "--eval-interval", "10"))
 
 
@@ -87,11 +102,19 @@ def run(settings: Settings, out_dir: Path = RESULTS_DIR) -> str:
     ratio = metrics["val_loss"] / baseline
     targets = (Target("<=", 0.8), Target("<=", 600, " s"), Target("<=", 2000, " MB"))
     rows = [
-        ["validation loss (kept weights) / unigram baseline", f"{metrics['val_loss']:.3f} / {baseline:.3f} = "
-         f"{ratio:.2f}", str(targets[0]), verdict(targets[0].met(ratio))],
+        [
+            "validation loss (kept weights) / unigram baseline",
+            f"{metrics['val_loss']:.3f} / {baseline:.3f} = {ratio:.2f}",
+            str(targets[0]),
+            verdict(targets[0].met(ratio)),
+        ],
         ["wall time, whole `python -m train` run", f"{fmt(wall)} s", str(targets[1]), verdict(targets[1].met(wall))],
-        ["peak RSS (ru_maxrss of the training process)", f"{fmt(rss_mb)} MB", str(targets[2]),
-         verdict(targets[2].met(rss_mb))],
+        [
+            "peak RSS (ru_maxrss of the training process)",
+            f"{fmt(rss_mb)} MB",
+            str(targets[2]),
+            verdict(targets[2].met(rss_mb)),
+        ],
         ["training throughput", f"{fmt(report['tokens_per_second'])} tokens/s", "—", "—"],
         ["tokens seen / steps", f"{metrics['tokens_seen']:,} / {metrics['steps']:,}", "—", "—"],
         ["validation perplexity (kept weights)", fmt(metrics["val_perplexity"]), "—", "—"],
@@ -102,8 +125,11 @@ def run(settings: Settings, out_dir: Path = RESULTS_DIR) -> str:
         f"Corpus: {corpus.name}, {manifest['corpus']['bytes']:,} bytes, {split['train_documents']:,} training and "
         f"{split['val_documents']:,} validation documents ({split['train_tokens']:,} / {split['val_tokens']:,} "
         "tokens); "
-        + ("the bundled corpus (quick mode)." if settings.quick else "the Jargon File 4.4.7 (public domain) from "
-           "Debian's dict-jargon 4.4.7-3.1, see bench/corpus.py."),
+        + (
+            "the bundled corpus (quick mode)."
+            if settings.quick
+            else "the Jargon File 4.4.7 (public domain) from Debian's dict-jargon 4.4.7-3.1, see bench/corpus.py."
+        ),
         f"Command: `python -m train --corpus … {' '.join(settings.flags)}`; tiny preset: {cfg.n_layer} layer × "
         f"{cfg.n_embd}, vocab {cfg.vocab_size}, block {cfg.block_size}, batch {cfg.batch_size}; stopped by "
         f"{metrics['stop_reason']}; kept the {manifest['train_config']['keep']} weights (best validation loss at "

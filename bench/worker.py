@@ -41,14 +41,17 @@ def transformers_generator(model_dir: str, prompt: str):
     engine = ReferenceEngine(model_dir)
     ids = torch.tensor([Tokenizer.from_file(f"{model_dir}/tokenizer.json").encode(prompt).ids])
     kwargs = dict(
-        attention_mask=torch.ones_like(ids), do_sample=False, min_new_tokens=TOKENS, max_new_tokens=TOKENS,
+        attention_mask=torch.ones_like(ids),
+        do_sample=False,
+        min_new_tokens=TOKENS,
+        max_new_tokens=TOKENS,
         pad_token_id=engine.cfg.eos_token_id,
     )
 
     def run() -> list[int]:
         with torch.no_grad():
             out = engine.model.generate(ids, **kwargs)  # pyright: ignore[reportAttributeAccessIssue] (core/reference.py)
-            return out[0, ids.shape[1]:].tolist()
+            return out[0, ids.shape[1] :].tolist()
 
     return run, {"torch_threads": torch.get_num_threads()}
 

@@ -18,8 +18,8 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
 
 from core import completions, schema
 from core.artifacts import LoadedModel, load
@@ -61,7 +61,7 @@ class Request:
     log_fields: Mapping[str, str] = field(default_factory=dict)  # extra platform fields for the log line
 
     @classmethod
-    def of(cls, method: str, path: str, headers, body: bytes = b"", **kwargs) -> "Request":
+    def of(cls, method: str, path: str, headers, body: bytes = b"", **kwargs) -> Request:
         """Build a Request from any header mapping or (name, value) pairs, normalising the names."""
         pairs = headers.items() if hasattr(headers, "items") else headers
         return cls(method.upper(), path, {k.lower(): v for k, v in pairs}, body or b"", **kwargs)
@@ -87,8 +87,12 @@ def json_response(status: int, obj: dict, headers: dict[str, str] | None = None)
 
 
 def error_response(err: ApiError) -> Response:
-    error = {"message": err.message, "type": ERROR_TYPES.get(err.status, "invalid_request_error"),
-             "param": err.param, "code": err.code}
+    error = {
+        "message": err.message,
+        "type": ERROR_TYPES.get(err.status, "invalid_request_error"),
+        "param": err.param,
+        "code": err.code,
+    }
     return json_response(err.status, {"error": error}, err.headers)
 
 
@@ -110,15 +114,21 @@ def cors_origins(value: str | None) -> frozenset[str]:
 class App:
     """The composition root of a serving process: one verified model, the API key hash, CORS, the log sink."""
 
-    def __init__(self, loaded: LoadedModel, api_key_sha256: str | None = None,
-                 log: Callable[[dict], None] = write_log_line, cors: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        api_key_sha256: str | None = None,
+        log: Callable[[dict], None] = write_log_line,
+        cors: frozenset[str] = frozenset(),
+    ):
         self.loaded = loaded
         self.api_key_sha256 = (api_key_sha256 or "").strip().lower() or None
         self.log = log
         self.cors = cors
         cfg = loaded.model.cfg
-        self.fields = {route: request_fields(route, cfg.n_positions, cfg.vocab_size)
-                       for route in ("completions", "chat")}
+        self.fields = {
+            route: request_fields(route, cfg.n_positions, cfg.vocab_size) for route in ("completions", "chat")
+        }
         self.fields.update(tokenizer_fields(cfg.n_positions, cfg.vocab_size))
         self.openapi_document = openapi_document(loaded.name, cfg.n_positions, cfg.vocab_size)
         self.routes = {
@@ -163,8 +173,12 @@ class App:
             return lambda req, rec: self.preflight(req, methods)
         if request.method not in methods:
             allow = ", ".join(methods)
-            raise ApiError(405, f"{request.method} is not allowed on {path}; use {allow}",
-                           code="method_not_allowed", headers={"allow": allow})
+            raise ApiError(
+                405,
+                f"{request.method} is not allowed on {path}; use {allow}",
+                code="method_not_allowed",
+                headers={"allow": allow},
+            )
         if route not in OPEN_PATHS:
             self.authorize(request)
         return methods[request.method]
@@ -176,8 +190,12 @@ class App:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         offered = hashlib.sha256(key.strip().encode("utf-8", "surrogateescape")).hexdigest()
         if scheme.lower() != "bearer" or not hmac.compare_digest(offered, self.api_key_sha256):
-            raise ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                           code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+                headers={"www-authenticate": "Bearer"},
+            )
 
     # -- CORS (only when TINYLLM_CORS_ORIGINS lists origins) ---------------------------------------------
     def cors_headers(self, request: Request) -> dict[str, str]:
@@ -185,17 +203,28 @@ class App:
         origin = request.headers.get("origin")
         if not self.cors or origin not in self.cors:
             return {"vary": "Origin"} if self.cors else {}
-        return {"access-control-allow-origin": origin, "vary": "Origin",
-                "access-control-expose-headers": "x-request-id"}
+        return {
+            "access-control-allow-origin": origin,
+            "vary": "Origin",
+            "access-control-expose-headers": "x-request-id",
+        }
 
     def preflight(self, request: Request, methods: dict) -> Response:
         """Answer a browser's OPTIONS preflight without the API key (browsers never send it there)."""
         if request.headers.get("origin") not in self.cors:
-            raise ApiError(403, f"origin {str(request.headers.get('origin'))[:200]!r} is not allowed; see "
-                                f"{ENV_CORS_ORIGINS}", code="origin_not_allowed")
-        return Response(204, {"access-control-allow-methods": ", ".join(methods),
-                              "access-control-allow-headers": CORS_ALLOW_HEADERS,
-                              "access-control-max-age": str(CORS_MAX_AGE_S)})
+            raise ApiError(
+                403,
+                f"origin {str(request.headers.get('origin'))[:200]!r} is not allowed; see {ENV_CORS_ORIGINS}",
+                code="origin_not_allowed",
+            )
+        return Response(
+            204,
+            {
+                "access-control-allow-methods": ", ".join(methods),
+                "access-control-allow-headers": CORS_ALLOW_HEADERS,
+                "access-control-max-age": str(CORS_MAX_AGE_S),
+            },
+        )
 
     # -- generation ------------------------------------------------------------------------------------
     def generate(self, request: Request, record: dict, route: str) -> Response:
@@ -213,23 +242,32 @@ class App:
         budget = req.params.time_budget_s
         deadline = None if budget is None else time.monotonic() + budget  # one budget for every choice of the request
         score_prompt = req.echo and req.logprobs is not None
-        streams = [sample_streams(model, tokenizer, p.ids, req.params, req.best_of, deadline, score_prompt)
-                   for p in prompts]
+        streams = [
+            sample_streams(model, tokenizer, p.ids, req.params, req.best_of, deadline, score_prompt) for p in prompts
+        ]
         if req.stream:
             spec = StreamSpec(chat, completion_id, created, name, req.echo, req.logprobs, req.include_usage)
-            choices = [StreamedChoice(i * req.n + j, prompt, stream)
-                       for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True))
-                       for j, stream in enumerate(samples)]
+            choices = [
+                StreamedChoice(i * req.n + j, prompt, stream)
+                for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True))
+                for j, stream in enumerate(samples)
+            ]
             events = completions.sse_events(tokenizer, spec, choices, tally)
-            return Response(200, {"content-type": "text/event-stream", "cache-control": "no-cache"},
-                            chunks=self.tallied(events, tally, record))
+            return Response(
+                200,
+                {"content-type": "text/event-stream", "cache-control": "no-cache"},
+                chunks=self.tallied(events, tally, record),
+            )
         choices = []
         for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True)):
             for j, gen in enumerate(best_of(samples, req.n)):
                 index = i * req.n + j
                 tally.count(gen)
-                choices.append(completions.chat_choice(tokenizer, index, gen, req.logprobs) if chat else
-                               completions.text_choice(tokenizer, index, prompt, gen, req.echo, req.logprobs))
+                choices.append(
+                    completions.chat_choice(tokenizer, index, gen, req.logprobs)
+                    if chat
+                    else completions.text_choice(tokenizer, index, prompt, gen, req.echo, req.logprobs)
+                )
         record.update(tally.log_fields())
         return json_response(200, completions.completion(chat, completion_id, created, name, choices, tally))
 
@@ -263,10 +301,14 @@ class App:
         return json_response(200, {"object": "list", "data": [self.model_object()]})
 
     def model_card(self, request: Request, record: dict) -> Response:
-        model_id = request.path.rstrip("/")[len(MODEL_PATH):]
+        model_id = request.path.rstrip("/")[len(MODEL_PATH) :]
         if model_id != self.loaded.name:
-            raise ApiError(404, f"'model': the model {model_id[:64]!r} does not exist; this server has "
-                                f"{self.loaded.name!r}", param="model", code="model_not_found")
+            raise ApiError(
+                404,
+                f"'model': the model {model_id[:64]!r} does not exist; this server has {self.loaded.name!r}",
+                param="model",
+                code="model_not_found",
+            )
         return json_response(200, self.model_object())
 
     def tokenize(self, request: Request, record: dict) -> Response:
@@ -274,8 +316,12 @@ class App:
         body = self.json_body(request)
         values = tokenizer_request(body, self.fields["tokenize"], "prompt", self.loaded.name)
         ids = self.loaded.tokenizer.encode(values["prompt"]).ids
-        reply = {"count": len(ids), "max_model_len": self.loaded.model.cfg.n_positions, "tokens": ids,
-                 "token_strs": None}
+        reply = {
+            "count": len(ids),
+            "max_model_len": self.loaded.model.cfg.n_positions,
+            "tokens": ids,
+            "token_strs": None,
+        }
         if values["return_token_strs"]:
             reply["token_strs"] = [completions.token_text(self.loaded.tokenizer, t) for t in ids]
         return json_response(200, reply)
@@ -291,9 +337,16 @@ class App:
         return json_response(200, tokenizer_config(self.loaded))
 
     def health(self, request: Request, record: dict) -> Response:
-        return json_response(200, {"status": "ok", "model": self.loaded.name, "engine": ENGINE,
-                                   "manifest_sha256": self.loaded.manifest_sha256,
-                                   "context_tokens": self.loaded.model.cfg.n_positions})
+        return json_response(
+            200,
+            {
+                "status": "ok",
+                "model": self.loaded.name,
+                "engine": ENGINE,
+                "manifest_sha256": self.loaded.manifest_sha256,
+                "context_tokens": self.loaded.model.cfg.n_positions,
+            },
+        )
 
     def openapi(self, request: Request, record: dict) -> Response:
         return json_response(200, self.openapi_document)
@@ -304,8 +357,9 @@ class App:
             raise ApiError(413, f"request body is over the limit of {MAX_BODY_BYTES} bytes", code="body_too_large")
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            raise ApiError(415, f"content-type must be application/json, got {media_type[:100]!r}",
-                           code="unsupported_media_type")
+            raise ApiError(
+                415, f"content-type must be application/json, got {media_type[:100]!r}", code="unsupported_media_type"
+            )
         return parse_json(request.body)
 
     def logged_stream(self, chunks: Iterator[bytes], status: int, record: dict, started: float) -> Iterator[bytes]:
@@ -325,21 +379,33 @@ class App:
 
 
 # The documented chat template (core.schema.render_chat), as the Jinja string tokenizer_config.json carries.
-CHAT_TEMPLATE = ("{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}assistant:{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
 
 
 def tokenizer_config(loaded: LoadedModel) -> dict:
     """What vLLM's /tokenizer_info returns: tokenizer_class plus the fields of tokenizer_config.json."""
     eos_id = loaded.model.cfg.eos_token_id
     eos = loaded.tokenizer.id_to_token(eos_id) if eos_id is not None else None
-    return {"tokenizer_class": "GPT2TokenizerFast", "eos_token": eos, "bos_token": eos, "unk_token": eos,
-            "pad_token": None, "model_max_length": loaded.model.cfg.n_positions, "add_bos_token": False,
-            "chat_template": CHAT_TEMPLATE}
+    return {
+        "tokenizer_class": "GPT2TokenizerFast",
+        "eos_token": eos,
+        "bos_token": eos,
+        "unk_token": eos,
+        "pad_token": None,
+        "model_max_length": loaded.model.cfg.n_positions,
+        "add_bos_token": False,
+        "chat_template": CHAT_TEMPLATE,
+    }
 
 
 def create_app(model_dir: str | None = None) -> App:
     """Build the serving app from the environment (model dir per core.artifacts; TINYLLM_API_KEY_SHA256;
     TINYLLM_CORS_ORIGINS)."""
-    return App(load(model_dir), api_key_sha256=os.environ.get(ENV_API_KEY_SHA256),
-               cors=cors_origins(os.environ.get(ENV_CORS_ORIGINS)))
+    return App(
+        load(model_dir),
+        api_key_sha256=os.environ.get(ENV_API_KEY_SHA256),
+        cors=cors_origins(os.environ.get(ENV_CORS_ORIGINS)),
+    )

@@ -10,9 +10,9 @@ so it has up to logprobs + 1 entries, as OpenAI documents. Every value comes fro
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterator
 
 from tokenizers import Tokenizer
 
@@ -37,8 +37,11 @@ class Tally:
         self.finish_reasons.append(gen.finish_reason)
 
     def usage(self) -> dict:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
 
     def log_fields(self) -> dict:
         reasons = sorted(set(self.finish_reasons))
@@ -86,13 +89,13 @@ def token_bytes(tokenizer: Tokenizer, token: int) -> list[int]:
 def text_offsets(tokenizer: Tokenizer, ids: list[int], start: int, end: int, base: int) -> list[int]:
     """Character offset, in a text that has ids' text at `base`, of each token ids[start:end]: the length of
     everything decoded before it (a partial character before it is not counted)."""
-    return [base + len(tokenizer.decode(ids[:i], skip_special_tokens=False).rstrip("\ufffd"))
-            for i in range(start, end)]
+    return [
+        base + len(tokenizer.decode(ids[:i], skip_special_tokens=False).rstrip("\ufffd")) for i in range(start, end)
+    ]
 
 
 # -- logprobs ---------------------------------------------------------------------------------------------------
-def legacy_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, start: int, end: int,
-                    base: int) -> dict:
+def legacy_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, start: int, end: int, base: int) -> dict:
     """The legacy completions shape for tokens ids[start:end] (scored by `scores`), text at offset `base`."""
     tokens, top = [], []
     for i in range(start, end):
@@ -105,8 +108,12 @@ def legacy_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, s
             alternatives.setdefault(token_text(tokenizer, token), logprob)
         alternatives.setdefault(tokens[-1], scores.logprobs[i])
         top.append(alternatives)
-    return {"tokens": tokens, "token_logprobs": scores.logprobs[start:end], "top_logprobs": top,
-            "text_offset": text_offsets(tokenizer, ids, start, end, base)}
+    return {
+        "tokens": tokens,
+        "token_logprobs": scores.logprobs[start:end],
+        "top_logprobs": top,
+        "text_offset": text_offsets(tokenizer, ids, start, end, base),
+    }
 
 
 def echo_logprobs(tokenizer: Tokenizer, prompt: Prompt, gen: Generation) -> dict:
@@ -126,8 +133,10 @@ def chat_logprobs(tokenizer: Tokenizer, ids: list[int], scores: TokenScores, sta
     def entry(token: int, logprob: float | None) -> dict:
         return {"token": token_text(tokenizer, token), "logprob": logprob, "bytes": token_bytes(tokenizer, token)}
 
-    content = [{**entry(ids[i], scores.logprobs[i]), "top_logprobs": [entry(t, lp) for t, lp in scores.top[i]]}
-               for i in range(start, end)]
+    content = [
+        {**entry(ids[i], scores.logprobs[i]), "top_logprobs": [entry(t, lp) for t, lp in scores.top[i]]}
+        for i in range(start, end)
+    ]
     return {"content": content, "refusal": None}
 
 
@@ -140,8 +149,9 @@ def header(chat: bool, completion_id: str, created: int, model: str, chunk: bool
     return {"id": completion_id, "object": obj, "created": created, "model": model}
 
 
-def text_choice(tokenizer: Tokenizer, index: int, prompt: Prompt, gen: Generation, echo: bool,
-                logprobs: int | None) -> dict:
+def text_choice(
+    tokenizer: Tokenizer, index: int, prompt: Prompt, gen: Generation, echo: bool, logprobs: int | None
+) -> dict:
     """A /v1/completions choice; with echo the prompt leads its text (and its logprobs)."""
     prefix = prompt.text if echo else ""
     choice = {"index": index, "text": prefix + gen.text, "finish_reason": gen.finish_reason, "logprobs": None}
@@ -154,8 +164,12 @@ def text_choice(tokenizer: Tokenizer, index: int, prompt: Prompt, gen: Generatio
 
 
 def chat_choice(tokenizer: Tokenizer, index: int, gen: Generation, logprobs: int | None) -> dict:
-    choice = {"index": index, "message": {"role": "assistant", "content": gen.text},
-              "finish_reason": gen.finish_reason, "logprobs": None}
+    choice = {
+        "index": index,
+        "message": {"role": "assistant", "content": gen.text},
+        "finish_reason": gen.finish_reason,
+        "logprobs": None,
+    }
     if logprobs is not None:
         choice["logprobs"] = chat_logprobs(tokenizer, gen.token_ids, gen.scores, 0, gen.completion_tokens)
     return choice
@@ -203,8 +217,13 @@ def sse_events(tokenizer: Tokenizer, spec: StreamSpec, choices: list[StreamedCho
         else:
             choice["text"] = piece or ""
         choice.update(logprobs=block, finish_reason=finish)
-        return sse({**header(spec.chat, spec.completion_id, spec.created, spec.model, chunk=True),
-                    "choices": [choice], **usage_field})
+        return sse(
+            {
+                **header(spec.chat, spec.completion_id, spec.created, spec.model, chunk=True),
+                "choices": [choice],
+                **usage_field,
+            }
+        )
 
     def block(gen: Generation, start: int, end: int, base: int) -> dict | None:
         if spec.logprobs is None:
@@ -221,9 +240,20 @@ def sse_events(tokenizer: Tokenizer, spec: StreamSpec, choices: list[StreamedCho
     for choice in choices:
         stream, prompt = choice.stream, choice.prompt
         if spec.chat:
-            yield sse({**header(True, spec.completion_id, spec.created, spec.model, chunk=True), "choices": [
-                {"index": choice.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                 "finish_reason": None}], **usage_field})
+            yield sse(
+                {
+                    **header(True, spec.completion_id, spec.created, spec.model, chunk=True),
+                    "choices": [
+                        {
+                            "index": choice.index,
+                            "delta": {"role": "assistant", "content": ""},
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                    ],
+                    **usage_field,
+                }
+            )
         base = len(prompt.text) if spec.echo else 0
         echoed, sent = not spec.echo, 0
         for piece in stream:
@@ -239,6 +269,11 @@ def sse_events(tokenizer: Tokenizer, spec: StreamSpec, choices: list[StreamedCho
         rest = block(result, sent, result.completion_tokens, base) if sent < result.completion_tokens else None
         yield chunk(choice.index, None, rest, result.finish_reason)
     if spec.include_usage:
-        yield sse({**header(spec.chat, spec.completion_id, spec.created, spec.model, chunk=True), "choices": [],
-                   "usage": tally.usage()})
+        yield sse(
+            {
+                **header(spec.chat, spec.completion_id, spec.created, spec.model, chunk=True),
+                "choices": [],
+                "usage": tally.usage(),
+            }
+        )
     yield DONE

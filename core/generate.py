@@ -13,8 +13,9 @@ back while streaming, so a streamed completion never shows a stop string.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -215,8 +216,16 @@ class TokenStream:
     params.time_budget_s, so several generations of one request can share one budget.
     """
 
-    def __init__(self, engine: Engine, tokenizer: Tokenizer, prompt_ids: list[int], params: SamplingParams,
-                 rng: np.random.Generator | None = None, deadline: float | None = None, score_prompt: bool = False):
+    def __init__(
+        self,
+        engine: Engine,
+        tokenizer: Tokenizer,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        rng: np.random.Generator | None = None,
+        deadline: float | None = None,
+        score_prompt: bool = False,
+    ):
         self.engine, self.tokenizer, self.params = engine, tokenizer, params
         self.prompt_ids = prompt_ids
         self.rng = rng if rng is not None else np.random.default_rng(params.seed)
@@ -320,11 +329,20 @@ def sample_rng(seed: int | None, sample: int) -> np.random.Generator:
     return np.random.default_rng(seed if sample == 0 else [seed, sample])
 
 
-def sample_streams(engine: Engine, tokenizer: Tokenizer, prompt_ids: list[int], params: SamplingParams,
-                   samples: int, deadline: float | None, score_prompt: bool = False) -> list[TokenStream]:
+def sample_streams(
+    engine: Engine,
+    tokenizer: Tokenizer,
+    prompt_ids: list[int],
+    params: SamplingParams,
+    samples: int,
+    deadline: float | None,
+    score_prompt: bool = False,
+) -> list[TokenStream]:
     """`samples` independent generations from one prompt, each with its own session (KV cache) and rng."""
-    return [TokenStream(engine, tokenizer, prompt_ids, params, sample_rng(params.seed, i), deadline, score_prompt)
-            for i in range(samples)]
+    return [
+        TokenStream(engine, tokenizer, prompt_ids, params, sample_rng(params.seed, i), deadline, score_prompt)
+        for i in range(samples)
+    ]
 
 
 def best_of(streams: list[TokenStream], n: int) -> list[Generation]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # √(2/π), the slope of GELU's tanh approximation
 
 
@@ -49,7 +48,7 @@ class GPT2Config:
     eos_token_id: int | None = None
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "GPT2Config":
+    def from_dict(cls, raw: dict[str, Any]) -> GPT2Config:
         if raw.get("model_type", "gpt2") != "gpt2":
             raise ValueError(f"config.json: model_type {raw.get('model_type')!r} is not gpt2")
         if raw.get("activation_function", "gelu_new") not in ACTIVATIONS:
@@ -102,8 +101,9 @@ class Block:
     mlp_proj_w: np.ndarray  # (n_inner, C)
     mlp_proj_b: np.ndarray  # (C,)
 
-    def attention(self, x: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, n_head: int,
-                  eps: np.float32) -> np.ndarray:
+    def attention(
+        self, x: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, n_head: int, eps: np.float32
+    ) -> np.ndarray:
         """ln_1, causal self-attention and c_proj for the new positions x, (T, C), or one position, (C,), that
         follow the `start` positions already in this layer's cache (nh, n_ctx, hs); their keys and values are
         written to it. One position sees every key, so it needs no mask, and as vectors no transposes."""
@@ -147,8 +147,15 @@ class KVCache:
 class GPT2:
     """Read-only weights plus the forward pass; every generation brings its own KVCache (thread safe)."""
 
-    def __init__(self, cfg: GPT2Config, wte: np.ndarray, wpe: np.ndarray, blocks: list[Block], head_w: np.ndarray,
-                 head_b: np.ndarray):
+    def __init__(
+        self,
+        cfg: GPT2Config,
+        wte: np.ndarray,
+        wpe: np.ndarray,
+        blocks: list[Block],
+        head_w: np.ndarray,
+        head_b: np.ndarray,
+    ):
         self.cfg = cfg
         self.wte, self.wpe = wte, wpe  # (V, C), (n_ctx, C)
         self.blocks = blocks
@@ -158,7 +165,7 @@ class GPT2:
         self.step_lock = threading.Lock()
 
     @classmethod
-    def from_checkpoint(cls, cfg: GPT2Config, weights: dict[str, np.ndarray]) -> "GPT2":
+    def from_checkpoint(cls, cfg: GPT2Config, weights: dict[str, np.ndarray]) -> GPT2:
         """The model from a GPT-2 checkpoint's tensors (with or without the `transformer.` prefix), each layer norm
         folded into the matmul after it and the attention scale into the query weights."""
         prefix = "transformer." if "transformer.wte.weight" in weights else ""
@@ -179,20 +186,36 @@ class GPT2:
         head_w, head_b = fold(w("ln_f.weight"), w("ln_f.bias"), head.T, None)
         blocks = []
         for i in range(cfg.n_layer):
-            attn_w, attn_b = fold(w(f"h.{i}.ln_1.weight"), w(f"h.{i}.ln_1.bias"),
-                                  w(f"h.{i}.attn.c_attn.weight"), w(f"h.{i}.attn.c_attn.bias"))
+            attn_w, attn_b = fold(
+                w(f"h.{i}.ln_1.weight"),
+                w(f"h.{i}.ln_1.bias"),
+                w(f"h.{i}.attn.c_attn.weight"),
+                w(f"h.{i}.attn.c_attn.bias"),
+            )
             expect_shape(f"h.{i}.attn.c_attn.weight", attn_w, (C, 3 * C))
             scale = (1 / np.sqrt(hs) if cfg.scale_attn_weights else 1.0) / (
-                i + 1 if cfg.scale_attn_by_inverse_layer_idx else 1)
+                i + 1 if cfg.scale_attn_by_inverse_layer_idx else 1
+            )
             attn_w[:, :C] *= np.float32(scale)  # scaling q scales q·k: one op less per step
             attn_b[:C] *= np.float32(scale)
-            fc_w, fc_b = fold(w(f"h.{i}.ln_2.weight"), w(f"h.{i}.ln_2.bias"),
-                              w(f"h.{i}.mlp.c_fc.weight"), w(f"h.{i}.mlp.c_fc.bias"))
-            blocks.append(Block(attn_w, attn_b, w(f"h.{i}.attn.c_proj.weight"), w(f"h.{i}.attn.c_proj.bias"),
-                                fc_w, fc_b, w(f"h.{i}.mlp.c_proj.weight"), w(f"h.{i}.mlp.c_proj.bias")))
+            fc_w, fc_b = fold(
+                w(f"h.{i}.ln_2.weight"), w(f"h.{i}.ln_2.bias"), w(f"h.{i}.mlp.c_fc.weight"), w(f"h.{i}.mlp.c_fc.bias")
+            )
+            blocks.append(
+                Block(
+                    attn_w,
+                    attn_b,
+                    w(f"h.{i}.attn.c_proj.weight"),
+                    w(f"h.{i}.attn.c_proj.bias"),
+                    fc_w,
+                    fc_b,
+                    w(f"h.{i}.mlp.c_proj.weight"),
+                    w(f"h.{i}.mlp.c_proj.bias"),
+                )
+            )
         return cls(cfg, wte, wpe, blocks, head_w, head_b)
 
-    def session(self) -> "Session":
+    def session(self) -> Session:
         """A fresh generation state over these weights."""
         return Session(self)
 

@@ -16,52 +16,91 @@ def ref(name: str) -> dict:
 
 
 def error_responses(*statuses: int) -> dict:
-    reasons = {400: "invalid JSON or field (the message names the field and the limit)",
-               401: "API key required and missing or wrong", 404: "unknown model",
-               405: "method not allowed (see the Allow header)",
-               413: f"body over {schema.MAX_BODY_BYTES} bytes", 415: "content-type is not application/json",
-               500: "internal error (the message carries the request id of the log line)"}
+    reasons = {
+        400: "invalid JSON or field (the message names the field and the limit)",
+        401: "API key required and missing or wrong",
+        404: "unknown model",
+        405: "method not allowed (see the Allow header)",
+        413: f"body over {schema.MAX_BODY_BYTES} bytes",
+        415: "content-type is not application/json",
+        500: "internal error (the message carries the request id of the log line)",
+    }
     return {str(s): {"description": reasons[s], "content": {JSON: {"schema": ref("Error")}}} for s in statuses}
 
 
 def request_schema(fields: tuple[schema.Field, ...], required: str) -> dict:
     """A request body's schema: one property per entry of its field table, nothing else accepted."""
-    return {"type": "object", "required": [required], "additionalProperties": False,
-            "properties": {f.name: f.openapi() for f in fields}}
+    return {
+        "type": "object",
+        "required": [required],
+        "additionalProperties": False,
+        "properties": {f.name: f.openapi() for f in fields},
+    }
 
 
 def legacy_logprobs_schema() -> dict:
     number_or_null = {"type": "number", "nullable": True}
-    return {"type": "object", "nullable": True, "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
-            "properties": {
-                "tokens": {"type": "array", "items": {"type": "string"}},
-                "token_logprobs": {"type": "array", "items": number_or_null},
-                "top_logprobs": {"type": "array", "items": {"type": "object", "nullable": True,
-                                                            "additionalProperties": {"type": "number"}}},
-                "text_offset": {"type": "array", "items": {"type": "integer", "minimum": 0}}}}
+    return {
+        "type": "object",
+        "nullable": True,
+        "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
+        "properties": {
+            "tokens": {"type": "array", "items": {"type": "string"}},
+            "token_logprobs": {"type": "array", "items": number_or_null},
+            "top_logprobs": {
+                "type": "array",
+                "items": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"}},
+            },
+            "text_offset": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        },
+    }
 
 
 def chat_logprobs_schema() -> dict:
-    token = {"type": "object", "required": ["token", "logprob", "bytes"], "properties": {
-        "token": {"type": "string"}, "logprob": {"type": "number"},
-        "bytes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}}}
-    entry = {**token, "required": ["token", "logprob", "bytes", "top_logprobs"],
-             "properties": {**token["properties"], "top_logprobs": {"type": "array", "items": token}}}
-    return {"type": "object", "nullable": True, "required": ["content"], "properties": {
-        "content": {"type": "array", "items": entry}, "refusal": {"type": "string", "nullable": True}}}
+    token = {
+        "type": "object",
+        "required": ["token", "logprob", "bytes"],
+        "properties": {
+            "token": {"type": "string"},
+            "logprob": {"type": "number"},
+            "bytes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}},
+        },
+    }
+    entry = {
+        **token,
+        "required": ["token", "logprob", "bytes", "top_logprobs"],
+        "properties": {**token["properties"], "top_logprobs": {"type": "array", "items": token}},
+    }
+    return {
+        "type": "object",
+        "nullable": True,
+        "required": ["content"],
+        "properties": {"content": {"type": "array", "items": entry}, "refusal": {"type": "string", "nullable": True}},
+    }
 
 
 def choice_schema(chat: bool) -> dict:
     finish = {"type": "string", "enum": ["stop", "length"]}
     if chat:
-        message = {"type": "object", "required": ["role", "content"],
-                   "properties": {"role": {"type": "string", "enum": ["assistant"]}, "content": {"type": "string"}}}
-        props = {"index": {"type": "integer"}, "message": message, "finish_reason": finish,
-                 "logprobs": chat_logprobs_schema()}
+        message = {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {"role": {"type": "string", "enum": ["assistant"]}, "content": {"type": "string"}},
+        }
+        props = {
+            "index": {"type": "integer"},
+            "message": message,
+            "finish_reason": finish,
+            "logprobs": chat_logprobs_schema(),
+        }
         required = ["index", "message", "finish_reason"]
     else:
-        props = {"index": {"type": "integer"}, "text": {"type": "string"}, "finish_reason": finish,
-                 "logprobs": legacy_logprobs_schema()}
+        props = {
+            "index": {"type": "integer"},
+            "text": {"type": "string"},
+            "finish_reason": finish,
+            "logprobs": legacy_logprobs_schema(),
+        }
         required = ["index", "text", "finish_reason"]
     return {"type": "object", "required": required, "properties": props}
 
@@ -70,13 +109,19 @@ def completion_schema(chat: bool) -> dict:
     count = {"type": "integer", "minimum": 0}
     max_choices = schema.MAX_CHOICES * (1 if chat else schema.MAX_PROMPTS)
     return {
-        "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage"],
         "properties": {
-            "id": {"type": "string"}, "object": {"type": "string"}, "created": {"type": "integer"},
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "created": {"type": "integer"},
             "model": {"type": "string"},
             "choices": {"type": "array", "minItems": 1, "maxItems": max_choices, "items": choice_schema(chat)},
-            "usage": {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
-                      "properties": {"prompt_tokens": count, "completion_tokens": count, "total_tokens": count}},
+            "usage": {
+                "type": "object",
+                "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+                "properties": {"prompt_tokens": count, "completion_tokens": count, "total_tokens": count},
+            },
         },
     }
 
@@ -87,18 +132,25 @@ def generation_operation(summary: str, request_schema_name: str, response_schema
         "security": SECURED,
         "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema_name)}}},
         "responses": {
-            "200": {"description": "the completion, or server-sent events when stream is true",
-                    "content": {JSON: {"schema": ref(response_schema)}, "text/event-stream": {"schema": SSE_EVENT}}},
+            "200": {
+                "description": "the completion, or server-sent events when stream is true",
+                "content": {JSON: {"schema": ref(response_schema)}, "text/event-stream": {"schema": SSE_EVENT}},
+            },
             **error_responses(400, 401, 404, 405, 413, 415, 500),
         },
     }
 
 
 def post_operation(summary: str, request_schema_name: str, response_schema: str) -> dict:
-    return {"summary": summary, "security": SECURED,
-            "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema_name)}}},
-            "responses": {"200": {"description": "OK", "content": {JSON: {"schema": ref(response_schema)}}},
-                          **error_responses(400, 401, 404, 405, 413, 415, 500)}}
+    return {
+        "summary": summary,
+        "security": SECURED,
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref(request_schema_name)}}},
+        "responses": {
+            "200": {"description": "OK", "content": {JSON: {"schema": ref(response_schema)}}},
+            **error_responses(400, 401, 404, 405, 413, 415, 500),
+        },
+    }
 
 
 def get_operation(summary: str, response_schema: dict, secured: bool, not_found: bool = False) -> dict:
@@ -131,32 +183,45 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
     model_card["parameters"] = [{"name": "model_id", "in": "path", "required": True, "schema": model_id}]
     return {
         "openapi": "3.0.3",
-        "info": {"title": "tinyllm", "version": "1", "description": (
-            f"OpenAI-compatible subset serving {model_name!r}. Limits: body {schema.MAX_BODY_BYTES} bytes, "
-            f"{schema.MAX_PROMPTS} prompts of {schema.MAX_PROMPT_CHARS} characters, each prompt + max_tokens "
-            f"within {n_ctx} tokens, {schema.MAX_REQUEST_TOKENS} tokens of work per request (sum over prompts of "
-            f"best_of x (prompt tokens + max_tokens)), n and best_of up to {schema.MAX_CHOICES}, "
-            f"{schema.MAX_STOP_STRINGS} stop strings, {schema.MAX_MESSAGES} chat messages, "
-            f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length'). "
-            "Log-probabilities are those of the raw model, before penalties, logit_bias, temperature, top-k and "
-            "top-p.")},
+        "info": {
+            "title": "tinyllm",
+            "version": "1",
+            "description": (
+                f"OpenAI-compatible subset serving {model_name!r}. Limits: body {schema.MAX_BODY_BYTES} bytes, "
+                f"{schema.MAX_PROMPTS} prompts of {schema.MAX_PROMPT_CHARS} characters, each prompt + max_tokens "
+                f"within {n_ctx} tokens, {schema.MAX_REQUEST_TOKENS} tokens of work per request (sum over prompts of "
+                f"best_of x (prompt tokens + max_tokens)), n and best_of up to {schema.MAX_CHOICES}, "
+                f"{schema.MAX_STOP_STRINGS} stop strings, {schema.MAX_MESSAGES} chat messages, "
+                f"{schema.TIME_BUDGET_S:g} s of generation per request (then finish_reason 'length'). "
+                "Log-probabilities are those of the raw model, before penalties, logit_bias, temperature, top-k and "
+                "top-p."
+            ),
+        },
         "paths": {
             "/v1/completions": {"post": generation_operation("Complete prompts", "CompletionRequest", "Completion")},
             "/v1/chat/completions": {"post": generation_operation("Answer a chat", "ChatRequest", "ChatCompletion")},
             "/v1/models": {"get": get_operation("The model served", ref("ModelList"), secured=True)},
             "/v1/models/{model_id}": {"get": model_card},
-            "/tokenize": {"post": post_operation("Token ids of a text (vLLM's shape)", "TokenizeRequest",
-                                                 "TokenizeResponse")},
-            "/detokenize": {"post": post_operation("Text of token ids (vLLM's shape)", "DetokenizeRequest",
-                                                   "DetokenizeResponse")},
-            "/tokenizer_info": {"get": get_operation("The tokenizer's configuration (vLLM's shape)",
-                                                     ref("TokenizerInfo"), secured=True)},
+            "/tokenize": {
+                "post": post_operation("Token ids of a text (vLLM's shape)", "TokenizeRequest", "TokenizeResponse")
+            },
+            "/detokenize": {
+                "post": post_operation("Text of token ids (vLLM's shape)", "DetokenizeRequest", "DetokenizeResponse")
+            },
+            "/tokenizer_info": {
+                "get": get_operation("The tokenizer's configuration (vLLM's shape)", ref("TokenizerInfo"), secured=True)
+            },
             "/healthz": {"get": get_operation("Liveness, model and manifest hash", ref("Health"), secured=False)},
             "/openapi.json": {"get": get_operation("This document", {"type": "object"}, secured=False)},
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "required only when TINYLLM_API_KEY_SHA256 is set"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "required only when TINYLLM_API_KEY_SHA256 is set",
+                }
+            },
             "schemas": {
                 "CompletionRequest": request_schema(completion_fields, "prompt"),
                 "ChatRequest": request_schema(chat_fields, "messages"),
@@ -165,21 +230,40 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
                 "Completion": completion_schema(chat=False),
                 "ChatCompletion": completion_schema(chat=True),
                 "TokenizeResponse": object_schema(
-                    ["count", "max_model_len", "tokens"], count=INTEGER, max_model_len=INTEGER,
+                    ["count", "max_model_len", "tokens"],
+                    count=INTEGER,
+                    max_model_len=INTEGER,
                     tokens={"type": "array", "items": INTEGER},
-                    token_strs={"type": "array", "nullable": True, "items": STRING}),
+                    token_strs={"type": "array", "nullable": True, "items": STRING},
+                ),
                 "DetokenizeResponse": object_schema(["prompt"], prompt=STRING),
                 "TokenizerInfo": object_schema(
-                    ["tokenizer_class", "eos_token", "model_max_length", "chat_template"], tokenizer_class=STRING,
-                    eos_token=NULLABLE_STRING, bos_token=NULLABLE_STRING, unk_token=NULLABLE_STRING,
-                    pad_token=NULLABLE_STRING, model_max_length=INTEGER, add_bos_token={"type": "boolean"},
-                    chat_template=STRING),
+                    ["tokenizer_class", "eos_token", "model_max_length", "chat_template"],
+                    tokenizer_class=STRING,
+                    eos_token=NULLABLE_STRING,
+                    bos_token=NULLABLE_STRING,
+                    unk_token=NULLABLE_STRING,
+                    pad_token=NULLABLE_STRING,
+                    model_max_length=INTEGER,
+                    add_bos_token={"type": "boolean"},
+                    chat_template=STRING,
+                ),
                 "Model": MODEL,
                 "ModelList": object_schema(["object", "data"], object=STRING, data={"type": "array", "items": MODEL}),
-                "Health": object_schema(["status", "model", "engine", "manifest_sha256"], status=STRING,
-                                        model=STRING, engine=STRING, manifest_sha256=STRING, context_tokens=INTEGER),
-                "Error": object_schema(["error"], error=object_schema(
-                    ["message", "type"], message=STRING, type=STRING, param=NULLABLE_STRING, code=NULLABLE_STRING)),
+                "Health": object_schema(
+                    ["status", "model", "engine", "manifest_sha256"],
+                    status=STRING,
+                    model=STRING,
+                    engine=STRING,
+                    manifest_sha256=STRING,
+                    context_tokens=INTEGER,
+                ),
+                "Error": object_schema(
+                    ["error"],
+                    error=object_schema(
+                        ["message", "type"], message=STRING, type=STRING, param=NULLABLE_STRING, code=NULLABLE_STRING
+                    ),
+                ),
             },
         },
     }

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from core.generate import SamplingParams
 
@@ -49,11 +50,16 @@ TOOLS = "tool and function calling are not supported by this model"
 REFUSED = {
     "completions": {"suffix": "is not supported: this model only continues text, it cannot fill in before a suffix"},
     "chat": {
-        "tools": TOOLS, "tool_choice": TOOLS, "functions": TOOLS, "function_call": TOOLS,
+        "tools": TOOLS,
+        "tool_choice": TOOLS,
+        "functions": TOOLS,
+        "function_call": TOOLS,
         "parallel_tool_calls": TOOLS,
-        "audio": "audio output is not supported by this model", "modalities": "only text is supported by this model",
+        "audio": "audio output is not supported by this model",
+        "modalities": "only text is supported by this model",
         "prediction": "predicted outputs are not supported by this model",
-        "reasoning_effort": "this model does not reason", "web_search_options": "this model has no web search",
+        "reasoning_effort": "this model does not reason",
+        "web_search_options": "this model has no web search",
     },
 }
 
@@ -61,8 +67,14 @@ REFUSED = {
 class ApiError(Exception):
     """An error the client should see, in OpenAI's shape, with its HTTP status."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
         self.headers = headers or {}
@@ -167,8 +179,13 @@ def parse_stop(value) -> tuple[str, ...]:
 
 
 STOP_STRING = {"type": "string", "minLength": 1, "maxLength": MAX_STOP_CHARS}
-STOP = Field("stop", {"oneOf": [STOP_STRING, {"type": "array", "items": STOP_STRING, "maxItems": MAX_STOP_STRINGS}]},
-             parse_stop, (), "the text ends before the first of these strings")
+STOP = Field(
+    "stop",
+    {"oneOf": [STOP_STRING, {"type": "array", "items": STOP_STRING, "maxItems": MAX_STOP_STRINGS}]},
+    parse_stop,
+    (),
+    "the text ends before the first of these strings",
+)
 
 
 def logit_bias_field(vocab_size: int) -> Field:
@@ -182,16 +199,27 @@ def logit_bias_field(vocab_size: int) -> Field:
             if not (key.isascii() and key.isdigit() and int(key) < vocab_size):
                 raise invalid("logit_bias", f"keys must be token ids from 0 to {vocab_size - 1}, got {key[:20]!r}")
             if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -MAX_BIAS <= bias <= MAX_BIAS:
-                raise invalid("logit_bias", f"token {key}: the bias must be a number from {-MAX_BIAS:g} to "
-                                            f"{MAX_BIAS:g}")
+                raise invalid(
+                    "logit_bias", f"token {key}: the bias must be a number from {-MAX_BIAS:g} to {MAX_BIAS:g}"
+                )
             pairs.append((int(key), float(bias)))
         return tuple(sorted(pairs))
 
-    schema = {"type": "object", "maxProperties": MAX_LOGIT_BIAS,
-              "additionalProperties": {"type": "number", "minimum": -MAX_BIAS, "maximum": MAX_BIAS}}
-    return Field("logit_bias", schema, parse, (), (
-        f"token id (0 to {vocab_size - 1}, as a string) -> bias added to its logit before sampling; "
-        "-100 bans a token, 100 all but forces it"))
+    schema = {
+        "type": "object",
+        "maxProperties": MAX_LOGIT_BIAS,
+        "additionalProperties": {"type": "number", "minimum": -MAX_BIAS, "maximum": MAX_BIAS},
+    }
+    return Field(
+        "logit_bias",
+        schema,
+        parse,
+        (),
+        (
+            f"token id (0 to {vocab_size - 1}, as a string) -> bias added to its logit before sampling; "
+            "-100 bans a token, 100 all but forces it"
+        ),
+    )
 
 
 def parse_stream_options(value) -> bool:
@@ -205,17 +233,25 @@ def parse_stream_options(value) -> bool:
 
 
 STREAM_OPTIONS = Field(
-    "stream_options", {"type": "object", "additionalProperties": False, "properties": {
-        "include_usage": {"type": "boolean"}}},
-    parse_stream_options, False,
-    "only with stream: include_usage true adds a last chunk with empty choices and the usage")
+    "stream_options",
+    {"type": "object", "additionalProperties": False, "properties": {"include_usage": {"type": "boolean"}}},
+    parse_stream_options,
+    False,
+    "only with stream: include_usage true adds a last chunk with empty choices and the usage",
+)
 
 
 def parse_metadata(value) -> dict:
-    if not isinstance(value, dict) or len(value) > MAX_METADATA or not all(
-            isinstance(v, str) and len(k) <= 64 and len(v) <= MAX_METADATA_CHARS for k, v in value.items()):
-        raise invalid("metadata", f"must be an object of at most {MAX_METADATA} string values "
-                                  f"(keys up to 64, values up to {MAX_METADATA_CHARS} characters)")
+    if (
+        not isinstance(value, dict)
+        or len(value) > MAX_METADATA
+        or not all(isinstance(v, str) and len(k) <= 64 and len(v) <= MAX_METADATA_CHARS for k, v in value.items())
+    ):
+        raise invalid(
+            "metadata",
+            f"must be an object of at most {MAX_METADATA} string values "
+            f"(keys up to 64, values up to {MAX_METADATA_CHARS} characters)",
+        )
     return value
 
 
@@ -223,9 +259,17 @@ def metadata_fields() -> tuple[Field, ...]:
     """Harmless metadata: accepted so clients that send it work, and it changes nothing in the answer."""
     return (
         string("user", MAX_USER_CHARS, "accepted and ignored: an end-user id changes nothing in the answer"),
-        Field("metadata", {"type": "object", "maxProperties": MAX_METADATA,
-                           "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_CHARS}},
-              parse_metadata, None, "accepted and ignored: tags change nothing in the answer"),
+        Field(
+            "metadata",
+            {
+                "type": "object",
+                "maxProperties": MAX_METADATA,
+                "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_CHARS},
+            },
+            parse_metadata,
+            None,
+            "accepted and ignored: tags change nothing in the answer",
+        ),
         boolean("store", False, "accepted; this server stores nothing whatever its value"),
     )
 
@@ -258,12 +302,27 @@ def prompt_field(vocab_size: int, n_ctx: int) -> Field:
         raise invalid("prompt", f"must be {shapes} (not a mix)")
 
     text = {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS}
-    ids = {"type": "array", "minItems": 1, "maxItems": n_ctx,
-           "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1}}
-    schema = {"oneOf": [text, {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": text}, ids,
-                        {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": ids}]}
-    return Field("prompt", schema, parse, None,
-                 f"{shapes}; each prompt is its own choice (index = prompt x n + sample), at most {MAX_PROMPTS}")
+    ids = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": n_ctx,
+        "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1},
+    }
+    schema = {
+        "oneOf": [
+            text,
+            {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": text},
+            ids,
+            {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": ids},
+        ]
+    }
+    return Field(
+        "prompt",
+        schema,
+        parse,
+        None,
+        f"{shapes}; each prompt is its own choice (index = prompt x n + sample), at most {MAX_PROMPTS}",
+    )
 
 
 def message_text(i: int, content) -> str:
@@ -276,8 +335,11 @@ def message_text(i: int, content) -> str:
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind != "text":
-            raise invalid(f"messages[{i}].content", f"part {j} of type {str(kind)[:32]!r} is not supported by "
-                                                    "this model (text only)", code="unsupported_content")
+            raise invalid(
+                f"messages[{i}].content",
+                f"part {j} of type {str(kind)[:32]!r} is not supported by this model (text only)",
+                code="unsupported_content",
+            )
         if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
             raise invalid(f"messages[{i}].content", f"part {j} must be {{'type': 'text', 'text': <string>}}")
         texts.append(unicode_text(f"messages[{i}].content", part["text"]))
@@ -303,25 +365,57 @@ def render_chat(value) -> str:
     return checked_length("messages", "".join(lines) + "assistant:")
 
 
-MESSAGE_SCHEMA = {"type": "object", "required": ["role", "content"], "additionalProperties": False, "properties": {
-    "role": {"type": "string", "enum": list(CHAT_ROLES)},
-    "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {
-        "type": "object", "required": ["type", "text"], "additionalProperties": False,
-        "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}}]}}}
-MESSAGES = Field("messages", {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": MESSAGE_SCHEMA},
-                 render_chat, None, "system/user/assistant messages; text content only")
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["role", "content"],
+    "additionalProperties": False,
+    "properties": {
+        "role": {"type": "string", "enum": list(CHAT_ROLES)},
+        "content": {
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "text"],
+                        "additionalProperties": False,
+                        "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}},
+                    },
+                },
+            ]
+        },
+    },
+}
+MESSAGES = Field(
+    "messages",
+    {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": MESSAGE_SCHEMA},
+    render_chat,
+    None,
+    "system/user/assistant messages; text content only",
+)
 
 
 def parse_response_format(value) -> str:
     if value != {"type": "text"}:
-        raise invalid("response_format", "only {'type': 'text'} is supported by this model",
-                      code="unsupported_parameter")
+        raise invalid(
+            "response_format", "only {'type': 'text'} is supported by this model", code="unsupported_parameter"
+        )
     return "text"
 
 
-RESPONSE_FORMAT = Field("response_format", {"type": "object", "required": ["type"], "additionalProperties": False,
-                                            "properties": {"type": {"type": "string", "enum": ["text"]}}},
-                        parse_response_format, "text", "only {'type': 'text'}")
+RESPONSE_FORMAT = Field(
+    "response_format",
+    {
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
+        "properties": {"type": {"type": "string", "enum": ["text"]}},
+    },
+    parse_response_format,
+    "text",
+    "only {'type': 'text'}",
+)
 
 
 MODEL = Field("model", {"type": "string"}, lambda name: name, None, "optional; must name this server's model if given")
@@ -336,14 +430,25 @@ def sampling_fields(n_ctx: int, vocab_size: int, min_tokens: int, max_tokens_doc
         integer("top_k", 0, vocab_size, 0, "extension: keep the k likeliest tokens; 0 disables"),
         integer("seed", 0, MAX_SEED, None, "same seed and request, same response (every choice of it)"),
         STOP,
-        number("presence_penalty", -MAX_PENALTY, MAX_PENALTY, 0.0,
-               "subtracted from the logit of every token already generated (OpenAI's formula)"),
-        number("frequency_penalty", -MAX_PENALTY, MAX_PENALTY, 0.0,
-               "times the count of each token already generated, subtracted from its logit (OpenAI's formula)"),
+        number(
+            "presence_penalty",
+            -MAX_PENALTY,
+            MAX_PENALTY,
+            0.0,
+            "subtracted from the logit of every token already generated (OpenAI's formula)",
+        ),
+        number(
+            "frequency_penalty",
+            -MAX_PENALTY,
+            MAX_PENALTY,
+            0.0,
+            "times the count of each token already generated, subtracted from its logit (OpenAI's formula)",
+        ),
         logit_bias_field(vocab_size),
         integer("n", 1, MAX_CHOICES, 1, "choices per prompt, each sampled with its own generation state"),
-        boolean("stream", False, "server-sent events ending with `data: [DONE]` (buffered on platforms that "
-                                 "cannot stream)"),
+        boolean(
+            "stream", False, "server-sent events ending with `data: [DONE]` (buffered on platforms that cannot stream)"
+        ),
         STREAM_OPTIONS,
         *metadata_fields(),
     )
@@ -356,12 +461,24 @@ def request_fields(route: str, n_ctx: int, vocab_size: int) -> tuple[Field, ...]
         return (
             prompt_field(vocab_size, n_ctx),
             *sampling_fields(n_ctx, vocab_size, 0, budget + "; 0 only with echo (score the prompt)"),
-            integer("logprobs", 0, MAX_LOGPROBS, None, (
-                "log-probabilities of each token under the raw model (before penalties, bias, temperature, "
-                "top-k/top-p), with this many likeliest alternatives; null for none")),
+            integer(
+                "logprobs",
+                0,
+                MAX_LOGPROBS,
+                None,
+                (
+                    "log-probabilities of each token under the raw model (before penalties, bias, temperature, "
+                    "top-k/top-p), with this many likeliest alternatives; null for none"
+                ),
+            ),
             boolean("echo", False, "the prompt is part of text and logprobs (its first token's logprob is null)"),
-            integer("best_of", 1, MAX_CHOICES, None,
-                    "samples per prompt (at least n); the n with the highest summed logprob are returned"),
+            integer(
+                "best_of",
+                1,
+                MAX_CHOICES,
+                None,
+                "samples per prompt (at least n); the n with the highest summed logprob are returned",
+            ),
         )
     return (
         MESSAGES,
@@ -381,8 +498,11 @@ def read_fields(body: dict, fields: tuple[Field, ...], refused: dict[str, str]) 
             continue
         if name in refused:
             raise invalid(name[:64], refused[name], code="unsupported_parameter")
-        raise invalid(name[:64], "unrecognized request argument; /openapi.json lists the fields this server "
-                                 "accepts", code="unknown_parameter")
+        raise invalid(
+            name[:64],
+            "unrecognized request argument; /openapi.json lists the fields this server accepts",
+            code="unknown_parameter",
+        )
     return {f.name: f.default if body.get(f.name) is None else f.parse(body[f.name]) for f in fields}
 
 
@@ -452,15 +572,26 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
 def check_model(body: dict, model_name: str) -> None:
     model = body.get("model")
     if model is not None and model != model_name:
-        raise ApiError(404, f"'model': unknown model {str(model)[:64]!r}; this server has {model_name!r}",
-                       param="model", code="model_not_found")
+        raise ApiError(
+            404,
+            f"'model': unknown model {str(model)[:64]!r}; this server has {model_name!r}",
+            param="model",
+            code="model_not_found",
+        )
 
 
 def sampling_params(v: dict, max_tokens: int, stop: tuple[str, ...], top_logprobs: int) -> SamplingParams:
     return SamplingParams(
-        max_new_tokens=max_tokens, temperature=v["temperature"], top_p=v["top_p"], top_k=v["top_k"],
-        seed=v["seed"], stop=stop, presence_penalty=v["presence_penalty"],
-        frequency_penalty=v["frequency_penalty"], logit_bias=v["logit_bias"], top_logprobs=top_logprobs,
+        max_new_tokens=max_tokens,
+        temperature=v["temperature"],
+        top_p=v["top_p"],
+        top_k=v["top_k"],
+        seed=v["seed"],
+        stop=stop,
+        presence_penalty=v["presence_penalty"],
+        frequency_penalty=v["frequency_penalty"],
+        logit_bias=v["logit_bias"],
+        top_logprobs=top_logprobs,
         time_budget_s=TIME_BUDGET_S,
     )
 
@@ -481,8 +612,9 @@ def completion_request(body: dict, fields: tuple[Field, ...], model_name: str) -
     if v["max_tokens"] == 0 and not v["echo"]:
         raise invalid("max_tokens", "must be at least 1 (0 is allowed with echo: true, to score the prompt only)")
     params = sampling_params(v, v["max_tokens"], v["stop"], v["logprobs"] or 0)
-    return GenerationRequest(v["prompt"], params, n, best_of, v["echo"], v["logprobs"], v["stream"],
-                             v["stream_options"])
+    return GenerationRequest(
+        v["prompt"], params, n, best_of, v["echo"], v["logprobs"], v["stream"], v["stream_options"]
+    )
 
 
 def chat_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
@@ -500,8 +632,9 @@ def chat_request(body: dict, fields: tuple[Field, ...], model_name: str) -> Gene
     max_tokens = v["max_completion_tokens"] if v["max_completion_tokens"] is not None else v["max_tokens"]
     logprobs = (v["top_logprobs"] or 0) if v["logprobs"] else None
     params = sampling_params(v, max_tokens, v["stop"] + CHAT_STOPS, logprobs or 0)
-    return GenerationRequest((v["messages"],), params, v["n"], v["n"], False, logprobs, v["stream"],
-                             v["stream_options"])
+    return GenerationRequest(
+        (v["messages"],), params, v["n"], v["n"], False, logprobs, v["stream"], v["stream_options"]
+    )
 
 
 def check_request_tokens(prompt_lengths: list[int], best_of: int, max_tokens: int) -> None:
@@ -509,9 +642,13 @@ def check_request_tokens(prompt_lengths: list[int], best_of: int, max_tokens: in
     work = best_of * (sum(prompt_lengths) + len(prompt_lengths) * max_tokens)
     if work > MAX_REQUEST_TOKENS:
         param = "prompt" if best_of * sum(prompt_lengths) > MAX_REQUEST_TOKENS else "max_tokens"
-        raise invalid(param, f"this request needs {work} tokens of work (sum over prompts of best_of x (prompt "
-                             f"tokens + max_tokens)); the limit is {MAX_REQUEST_TOKENS}: send fewer or shorter "
-                             "prompts, or lower max_tokens or best_of", code="request_too_large")
+        raise invalid(
+            param,
+            f"this request needs {work} tokens of work (sum over prompts of best_of x (prompt "
+            f"tokens + max_tokens)); the limit is {MAX_REQUEST_TOKENS}: send fewer or shorter "
+            "prompts, or lower max_tokens or best_of",
+            code="request_too_large",
+        )
 
 
 # -- tokenizer routes (vLLM's shapes) ---------------------------------------------------------------------------
@@ -533,8 +670,9 @@ def tokenizer_fields(n_ctx: int, vocab_size: int) -> dict[str, tuple[Field, ...]
     return {
         "tokenize": (
             MODEL,
-            Field("prompt", {"type": "string", "maxLength": MAX_PROMPT_CHARS}, parse_prompt, None,
-                  "the text to tokenize"),
+            Field(
+                "prompt", {"type": "string", "maxLength": MAX_PROMPT_CHARS}, parse_prompt, None, "the text to tokenize"
+            ),
             boolean("add_special_tokens", True, "accepted either way: this GPT-2 tokenizer adds no special tokens"),
             boolean("return_token_strs", False, "also return each token as text"),
         ),

@@ -42,15 +42,20 @@ NO_RESERVATION = -1
 
 def trust_policy(account_id: str) -> str:
     """Only Lambda, acting for this account, may assume the role."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 def logging_policy(log_group_arn: str) -> str:
@@ -58,15 +63,20 @@ def logging_policy(log_group_arn: str) -> str:
 
     `<log-group-arn>:*` is the form AWS documents for a function's own log group (it covers the group's
     streams and nothing else)."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "WriteOwnLogGroup",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [f"{log_group_arn}:*"],
-        }],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteOwnLogGroup",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [f"{log_group_arn}:*"],
+                }
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 def lambda_code_hash(sha256_hex: str) -> str:
@@ -87,12 +97,17 @@ class AwsFunction(pulumi.ComponentResource):
 
         # Created before the function so Lambda never needs logs:CreateLogGroup, and so retention is ours.
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{function_name}",
-            retention_in_days=stack.log_retention_days, opts=child,
+            f"{name}-logs",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=stack.log_retention_days,
+            opts=child,
         )
         role = aws.iam.Role(f"{name}-role", assume_role_policy=account_id.apply(trust_policy), opts=child)
         role_policy = aws.iam.RolePolicy(
-            f"{name}-logs-write", role=role.id, policy=log_group.arn.apply(logging_policy), opts=child,
+            f"{name}-logs-write",
+            role=role.id,
+            policy=log_group.arn.apply(logging_policy),
+            opts=child,
         )
 
         function = aws.lambda_.Function(
@@ -119,20 +134,32 @@ class AwsFunction(pulumi.ComponentResource):
         for principal in stack.invokers:
             slug = principal_slug(principal)
             aws.lambda_.Permission(
-                f"{name}-invoke-url-{slug}", function=function.name, action="lambda:InvokeFunctionUrl",
-                principal=principal, function_url_auth_type=auth_type, statement_id=f"InvokeFunctionUrl-{slug}",
+                f"{name}-invoke-url-{slug}",
+                function=function.name,
+                action="lambda:InvokeFunctionUrl",
+                principal=principal,
+                function_url_auth_type=auth_type,
+                statement_id=f"InvokeFunctionUrl-{slug}",
                 opts=child,
             )
             aws.lambda_.Permission(
-                f"{name}-invoke-{slug}", function=function.name, action="lambda:InvokeFunction",
-                principal=principal, invoked_via_function_url=True, statement_id=f"InvokeFunction-{slug}", opts=child,
+                f"{name}-invoke-{slug}",
+                function=function.name,
+                action="lambda:InvokeFunction",
+                principal=principal,
+                invoked_via_function_url=True,
+                statement_id=f"InvokeFunction-{slug}",
+                opts=child,
             )
         # Replaced (old URL deleted first: one URL per function) when the auth type changes, so that turning a
         # private stack public runs the provider's create, which adds the two public statements.
         function_url = aws.lambda_.FunctionUrl(
-            f"{name}-url", function_name=function.name, authorization_type=auth_type,
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["authorizationType"],
-                                        delete_before_replace=True),
+            f"{name}-url",
+            function_name=function.name,
+            authorization_type=auth_type,
+            opts=pulumi.ResourceOptions(
+                parent=self, replace_on_changes=["authorizationType"], delete_before_replace=True
+            ),
         )
 
         self.url = function_url.function_url

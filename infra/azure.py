@@ -58,18 +58,45 @@ PUSH_TIMEOUT_SECONDS = 600
 LOG_QUERY = 'traces | where message has "<request-id>" | project timestamp, message'
 
 
-def push_command(group: str, app: str, zip_path: str, subscription: str, *, tries: int = PUSH_TRIES,
-                 delay: int = PUSH_DELAY_SECONDS, timeout: int = PUSH_TIMEOUT_SECONDS) -> str:
+def push_command(
+    group: str,
+    app: str,
+    zip_path: str,
+    subscription: str,
+    *,
+    tries: int = PUSH_TRIES,
+    delay: int = PUSH_DELAY_SECONDS,
+    timeout: int = PUSH_TIMEOUT_SECONDS,
+) -> str:
     """A POSIX sh command that pushes the package with `az`, retrying up to `tries` times `delay` seconds apart.
     Exits 0 on the first success, else with the last failure's status after the last try."""
-    push = shlex.join([
-        "az", "functionapp", "deployment", "source", "config-zip", "--resource-group", group, "--name", app,
-        "--src", zip_path, "--subscription", subscription, "--build-remote", "false", "--timeout", str(timeout),
-    ])
-    return (f"try=1; while true; do {push} && exit 0; status=$?; "
-            f"if [ $try -ge {tries} ]; then echo \"package push failed {tries} times\" >&2; exit $status; fi; "
-            f"echo \"package push failed (try $try of {tries}); retrying in {delay}s\" >&2; "
-            f"try=$((try + 1)); sleep {delay}; done")
+    push = shlex.join(
+        [
+            "az",
+            "functionapp",
+            "deployment",
+            "source",
+            "config-zip",
+            "--resource-group",
+            group,
+            "--name",
+            app,
+            "--src",
+            zip_path,
+            "--subscription",
+            subscription,
+            "--build-remote",
+            "false",
+            "--timeout",
+            str(timeout),
+        ]
+    )
+    return (
+        f"try=1; while true; do {push} && exit 0; status=$?; "
+        f'if [ $try -ge {tries} ]; then echo "package push failed {tries} times" >&2; exit $status; fi; '
+        f'echo "package push failed (try $try of {tries}); retrying in {delay}s" >&2; '
+        f"try=$((try + 1)); sleep {delay}; done"
+    )
 
 
 def role_definition(subscription: str, role_id: str) -> str:
@@ -100,14 +127,16 @@ class AzureFunction(pulumi.ComponentResource):
             # identity's roles can then be scoped to that group alone (docs/ci.md). The look-up fails the deploy
             # before anything is created if the group does not exist or the identity cannot read it.
             group = azure.resources.get_resource_group_output(
-                resource_group_name=stack.resource_group_name, opts=pulumi.InvokeOutputOptions(parent=self))
+                resource_group_name=stack.resource_group_name, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
         else:
             group = azure.resources.ResourceGroup(f"{name}-rg", location=stack.region, opts=child)
         stack_name = pulumi.get_stack()
         storage = azure.storage.StorageAccount(
             f"{name}-storage",
             account_name=client.subscription_id.apply(
-                lambda sub: storage_account_name(stack.name_prefix, sub, stack_name)),
+                lambda sub: storage_account_name(stack.name_prefix, sub, stack_name)
+            ),
             resource_group_name=group.name,
             location=stack.region,
             kind="StorageV2",
@@ -120,22 +149,41 @@ class AzureFunction(pulumi.ComponentResource):
             opts=child,
         )
         container = azure.storage.BlobContainer(
-            f"{name}-deployments", resource_group_name=group.name, account_name=storage.name,
-            container_name=DEPLOYMENT_CONTAINER, public_access=azure.storage.PublicAccess.NONE, opts=child,
+            f"{name}-deployments",
+            resource_group_name=group.name,
+            account_name=storage.name,
+            container_name=DEPLOYMENT_CONTAINER,
+            public_access=azure.storage.PublicAccess.NONE,
+            opts=child,
         )
         plan = azure.web.AppServicePlan(
-            f"{name}-plan", resource_group_name=group.name, location=stack.region, kind="functionapp",
-            reserved=True, sku={"name": "FC1", "tier": "FlexConsumption"}, opts=child,
+            f"{name}-plan",
+            resource_group_name=group.name,
+            location=stack.region,
+            kind="functionapp",
+            reserved=True,
+            sku={"name": "FC1", "tier": "FlexConsumption"},
+            opts=child,
         )
 
         workspace = azure.operationalinsights.Workspace(
-            f"{name}-logs", resource_group_name=group.name, location=stack.region, sku={"name": "PerGB2018"},
-            retention_in_days=stack.log_retention_days, opts=child,
+            f"{name}-logs",
+            resource_group_name=group.name,
+            location=stack.region,
+            sku={"name": "PerGB2018"},
+            retention_in_days=stack.log_retention_days,
+            opts=child,
         )
         insights = azure.applicationinsights.Component(
-            f"{name}-insights", resource_group_name=group.name, location=stack.region, kind="web",
-            application_type="web", workspace_resource_id=workspace.id, ingestion_mode="LogAnalytics",
-            disable_local_auth=True, opts=child,
+            f"{name}-insights",
+            resource_group_name=group.name,
+            location=stack.region,
+            kind="web",
+            application_type="web",
+            workspace_resource_id=workspace.id,
+            ingestion_mode="LogAnalytics",
+            disable_local_auth=True,
+            opts=child,
         )
 
         settings = {
@@ -160,11 +208,13 @@ class AzureFunction(pulumi.ComponentResource):
                 "ftps_state": "Disabled",
             },
             function_app_config={
-                "deployment": {"storage": {
-                    "type": "blobContainer",
-                    "value": pulumi.Output.concat(storage.primary_endpoints.blob, DEPLOYMENT_CONTAINER),
-                    "authentication": {"type": "SystemAssignedIdentity"},
-                }},
+                "deployment": {
+                    "storage": {
+                        "type": "blobContainer",
+                        "value": pulumi.Output.concat(storage.primary_endpoints.blob, DEPLOYMENT_CONTAINER),
+                        "authentication": {"type": "SystemAssignedIdentity"},
+                    }
+                },
                 "runtime": {"name": "python", "version": PYTHON_VERSION},
                 "scale_and_concurrency": {
                     "maximum_instance_count": stack.max_instances,
@@ -191,7 +241,8 @@ class AzureFunction(pulumi.ComponentResource):
             principal_id=app_principal,
             principal_type="ServicePrincipal",
             role_definition_id=client.subscription_id.apply(
-                lambda sub: role_definition(sub, MONITORING_METRICS_PUBLISHER)),
+                lambda sub: role_definition(sub, MONITORING_METRICS_PUBLISHER)
+            ),
             opts=child,
         )
 
@@ -209,7 +260,10 @@ class AzureFunction(pulumi.ComponentResource):
         self.url = pulumi.Output.concat("https://", app.default_host_name)
         self.key_command = pulumi.Output.format(
             "az functionapp keys list --resource-group {0} --name {1} --subscription {2} "
-            "--query functionKeys.default -o tsv", group.name, app.name, client.subscription_id,
+            "--query functionKeys.default -o tsv",
+            group.name,
+            app.name,
+            client.subscription_id,
         )
         self.log_query = LOG_QUERY
         self.insights_id = insights.id

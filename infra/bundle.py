@@ -72,9 +72,12 @@ TARGETS = {
     # (https://learn.microsoft.com/en-us/azure/azure-functions/python-build-options). azure-functions is vendored
     # too, pinned with its dependencies: the worker's own copy may shadow it on some plans, never replace it
     # (https://github.com/Azure/azure-functions-python-worker/wiki/Python-Packages-Loading-Order-and-Sys-Path).
-    "azure": Target(("function_app.py", "host.json"),
-                    ("azure-functions==1.26.0", "werkzeug==3.1.9", "markupsafe==3.0.4", *SERVING_PINS),
-                    ".python_packages/lib/site-packages", "x86_64"),
+    "azure": Target(
+        ("function_app.py", "host.json"),
+        ("azure-functions==1.26.0", "werkzeug==3.1.9", "markupsafe==3.0.4", *SERVING_PINS),
+        ".python_packages/lib/site-packages",
+        "x86_64",
+    ),
 }
 
 
@@ -90,9 +93,11 @@ class Bundle:
     unzipped_bytes: int = 0
 
     def summary(self) -> str:
-        return (f"{self.zip_path}: {self.zipped_bytes / MIB:.1f} MiB zipped, {self.unzipped_bytes / MIB:.1f} MiB "
-                f"unzipped (aim <= {AIM_ZIPPED // MIB} / {AIM_UNZIPPED // MIB}, limit {MAX_ZIPPED // MIB} / "
-                f"{MAX_UNZIPPED // MIB})\nsha256 {self.sha256}")
+        return (
+            f"{self.zip_path}: {self.zipped_bytes / MIB:.1f} MiB zipped, {self.unzipped_bytes / MIB:.1f} MiB "
+            f"unzipped (aim <= {AIM_ZIPPED // MIB} / {AIM_UNZIPPED // MIB}, limit {MAX_ZIPPED // MIB} / "
+            f"{MAX_UNZIPPED // MIB})\nsha256 {self.sha256}"
+        )
 
 
 def target_runtime(cloud: str, arch: str) -> Runtime:
@@ -168,11 +173,13 @@ def check_budget(zip_path: Path, zipped: int, unzipped: int) -> None:
             preset = manifest.get("train_config", {}).get("preset", "unknown")
         except (OSError, ValueError):
             preset = "unknown"
-        raise BundleError(f"{zip_path} is {zipped / MIB:.1f} MiB zipped, {unzipped / MIB:.1f} MiB unzipped: over "
-                          f"the limit of {MAX_ZIPPED // MIB} MiB zipped / {MAX_UNZIPPED // MIB} MiB unzipped "
-                          f"(Lambda refuses it) with a model of preset {preset!r}; train a smaller preset "
-                          "(python -m train --preset tiny|small) or look for a dependency that does not belong on "
-                          "the serving path")
+        raise BundleError(
+            f"{zip_path} is {zipped / MIB:.1f} MiB zipped, {unzipped / MIB:.1f} MiB unzipped: over "
+            f"the limit of {MAX_ZIPPED // MIB} MiB zipped / {MAX_UNZIPPED // MIB} MiB unzipped "
+            f"(Lambda refuses it) with a model of preset {preset!r}; train a smaller preset "
+            "(python -m train --preset tiny|small) or look for a dependency that does not belong on "
+            "the serving path"
+        )
 
 
 def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, dist: Path = DIST) -> Bundle:
@@ -207,8 +214,12 @@ def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bundle", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("cloud", choices=sorted(TARGETS))
-    parser.add_argument("--arch", choices=sorted(ARCH_TO_MACHINE), default="arm64",
-                        help="Lambda's architecture (aws only; Cloud Run functions and Azure run x86_64)")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCH_TO_MACHINE),
+        default="arm64",
+        help="Lambda's architecture (aws only; Cloud Run functions and Azure run x86_64)",
+    )
     args = parser.parse_args(argv)
     try:
         bundle = build(args.cloud, arch=args.arch)

@@ -38,7 +38,7 @@ class Runtime:
     machine: str  # "x86_64" | "aarch64"
 
     @classmethod
-    def local(cls) -> "Runtime":
+    def local(cls) -> Runtime:
         """This interpreter on this (Linux) machine: to run a package here, in the self-contained smoke tests."""
         return cls(f"{sys.version_info.major}.{sys.version_info.minor}", platform.machine())
 
@@ -57,20 +57,36 @@ class Runtime:
 
 
 def run_pip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args], capture_output=True, text=True
+    )
 
 
-def install(requirements: tuple[str, ...], runtime: Runtime, target: Path, *, dependencies: bool = False,
-            cache: Path = WHEEL_CACHE) -> None:
+def install(
+    requirements: tuple[str, ...],
+    runtime: Runtime,
+    target: Path,
+    *,
+    dependencies: bool = False,
+    cache: Path = WHEEL_CACHE,
+) -> None:
     """pip-install `requirements` for `runtime` into `target`, from the wheel cache (filled on a miss), then prune.
 
     By default the requirements are a complete, pinned list and pip installs exactly them (--no-deps), so the
     package holds nothing that was not asked for; `dependencies=True` lets pip resolve the rest.
     """
     options = runtime.pip_options() + ([] if dependencies else ["--no-deps"])
-    offline = ["install", "--target", str(target), "--no-compile", "--no-index", "--find-links", str(cache),
-               *options, *requirements]
+    offline = [
+        "install",
+        "--target",
+        str(target),
+        "--no-compile",
+        "--no-index",
+        "--find-links",
+        str(cache),
+        *options,
+        *requirements,
+    ]
     if run_pip(*offline).returncode != 0:  # a cache miss: download once, then install from the cache
         cache.mkdir(parents=True, exist_ok=True)
         download = run_pip("download", "--dest", str(cache), *options, *requirements)

@@ -165,6 +165,7 @@ def from_values(get: Callable[[str], str | None], *, api_key: pulumi.Output[str]
 
 def load() -> StackConfig:
     """Read and validate the current stack's configuration."""
+
     def get(full_key: str) -> str | None:
         namespace, key = full_key.split(":", 1)
         return pulumi.Config(namespace).get(key)
@@ -177,10 +178,13 @@ def validate(stack: StackConfig) -> None:
     if not valid_name_prefix(stack.name_prefix):
         raise ConfigError(
             f"tinyllm:namePrefix must be {NAME_PREFIX_RULE}, got {stack.name_prefix!r} (Azure storage account "
-            f"names are lowercase letters and digits, at most {STORAGE_ACCOUNT_NAME_MAX} with the 8-character hash)")
+            f"names are lowercase letters and digits, at most {STORAGE_ACCOUNT_NAME_MAX} with the 8-character hash)"
+        )
     if stack.max_instances < 0 or (stack.max_instances == 0 and stack.cloud != "aws"):
-        raise ConfigError("tinyllm:maxInstances is the cost cap and must be at least 1"
-                          + (" (0, no reservation, exists on AWS only)" if stack.cloud != "aws" else ""))
+        raise ConfigError(
+            "tinyllm:maxInstances is the cost cap and must be at least 1"
+            + (" (0, no reservation, exists on AWS only)" if stack.cloud != "aws" else "")
+        )
     if stack.public and stack.invokers:
         raise ConfigError("tinyllm:invokers is meaningless with tinyllm:public=true (everyone may invoke)")
     if any(origin == "*" or "," in origin for origin in stack.cors_origins):
@@ -196,8 +200,10 @@ def validate(stack: StackConfig) -> None:
     if stack.cloud == "gcp":
         validate_service_accounts(stack)
     if stack.resource_group_name and not RESOURCE_GROUP_NAME.fullmatch(stack.resource_group_name):
-        raise ConfigError(f"tinyllm:resourceGroupName must be an Azure resource group name (1-90 letters, digits, "
-                          f"'_-.()', not ending in '.'), got {stack.resource_group_name!r}")
+        raise ConfigError(
+            f"tinyllm:resourceGroupName must be an Azure resource group name (1-90 letters, digits, "
+            f"'_-.()', not ending in '.'), got {stack.resource_group_name!r}"
+        )
     if stack.iam_wait_seconds < 0:
         raise ConfigError("tinyllm:iamWaitSeconds must be 0 (no wait) or more")
     if stack.cloud == "aws":
@@ -218,20 +224,27 @@ def validate(stack: StackConfig) -> None:
 def validate_service_accounts(stack: StackConfig) -> None:
     """Pre-created GCP accounts: both or neither, each a user-managed account, and two different accounts (the
     runtime account holds no roles, the build account does)."""
-    accounts = {"runtimeServiceAccount": stack.runtime_service_account,
-                "buildServiceAccount": stack.build_service_account}
+    accounts = {
+        "runtimeServiceAccount": stack.runtime_service_account,
+        "buildServiceAccount": stack.build_service_account,
+    }
     if not any(accounts.values()):
         return
     for key, value in accounts.items():
         if not value:
-            raise ConfigError(f"tinyllm:{key} is required when the other pre-created service account is set "
-                              "(both or neither)")
+            raise ConfigError(
+                f"tinyllm:{key} is required when the other pre-created service account is set (both or neither)"
+            )
         if not SERVICE_ACCOUNT.fullmatch(value):
-            raise ConfigError(f"tinyllm:{key} must be a user-managed service account: an account id (6-30 lowercase "
-                              f"letters, digits, hyphens) or <id>@<project>.iam.gserviceaccount.com, got {value!r}")
+            raise ConfigError(
+                f"tinyllm:{key} must be a user-managed service account: an account id (6-30 lowercase "
+                f"letters, digits, hyphens) or <id>@<project>.iam.gserviceaccount.com, got {value!r}"
+            )
     if stack.runtime_service_account == stack.build_service_account:
-        raise ConfigError("tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount must be two different "
-                          "accounts (the runtime account holds no roles)")
+        raise ConfigError(
+            "tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount must be two different "
+            "accounts (the runtime account holds no roles)"
+        )
 
 
 def function_environment(stack: StackConfig) -> dict[str, pulumi.Input[str]]:

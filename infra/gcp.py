@@ -135,24 +135,38 @@ class GcpFunction(pulumi.ComponentResource):
         build_member = pulumi.Output.concat("serviceAccount:", build_email)
         build_grants = {
             "images": gcp.artifactregistry.RepositoryIamMember(
-                f"{name}-build-images", project=images.project, location=images.location,
-                repository=images.name, role="roles/artifactregistry.writer", member=build_member, opts=child,
+                f"{name}-build-images",
+                project=images.project,
+                location=images.location,
+                repository=images.name,
+                role="roles/artifactregistry.writer",
+                member=build_member,
+                opts=child,
             ),
             "source": gcp.storage.BucketIAMMember(
-                f"{name}-build-source", bucket=source_bucket.name, role="roles/storage.objectViewer",
-                member=build_member, opts=child,
+                f"{name}-build-source",
+                bucket=source_bucket.name,
+                role="roles/storage.objectViewer",
+                member=build_member,
+                opts=child,
             ),
         }
         if own_accounts:  # pre-created accounts get these two once, from docs/ci.md (see the module docstring)
             # Cloud Logging has no scope below the project for writing log entries.
             build_grants["logs"] = gcp.projects.IAMMember(
-                f"{name}-build-logs", project=project.project_id, role="roles/logging.logWriter",
-                member=build_member, opts=child,
+                f"{name}-build-logs",
+                project=project.project_id,
+                role="roles/logging.logWriter",
+                member=build_member,
+                opts=child,
             )
             # The managed bucket is not ours, so the grant is at project level, conditioned to that bucket only.
             build_grants["gcf-sources"] = gcp.projects.IAMMember(
-                f"{name}-build-gcf-sources", project=project.project_id, role="roles/storage.objectViewer",
-                member=build_member, condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
+                f"{name}-build-gcf-sources",
+                project=project.project_id,
+                role="roles/storage.objectViewer",
+                member=build_member,
+                condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
                 opts=child,
             )
         function_depends_on: list[pulumi.Resource] = list(build_grants.values())
@@ -162,12 +176,14 @@ class GcpFunction(pulumi.ComponentResource):
             # Source: pulumi.com/registry/packages/time/api-docs/sleep ("triggers: Arbitrary map of values that,
             # when changed, will run any creation or destroy delays again"; "Updating [createDuration] by itself
             # will not trigger a delay").
-            function_depends_on = [time.Sleep(
-                f"{name}-iam-propagation",
-                create_duration=f"{stack.iam_wait_seconds}s",
-                triggers={key: grant.id for key, grant in build_grants.items()},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(build_grants.values())),
-            )]
+            function_depends_on = [
+                time.Sleep(
+                    f"{name}-iam-propagation",
+                    create_duration=f"{stack.iam_wait_seconds}s",
+                    triggers={key: grant.id for key, grant in build_grants.items()},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(build_grants.values())),
+                )
+            ]
 
         function = gcp.cloudfunctionsv2.Function(
             f"{name}-function",
@@ -209,5 +225,6 @@ class GcpFunction(pulumi.ComponentResource):
             )
 
         self.url = function.service_config.apply(
-            lambda config: provided(provided(config, "function.service_config").uri, "function.service_config.uri"))
+            lambda config: provided(provided(config, "function.service_config").uri, "function.service_config.uri")
+        )
         self.register_outputs({"url": self.url})

@@ -33,8 +33,16 @@ class SmokeError(Exception):
     """A smoke run that cannot start or fails, with a message that says what to do (one line, exit status 1)."""
 
 
-def auth_headers(cloud: str, outputs: dict, method: str, url: str, body: bytes | None,
-                 api_key: str | None, credential: str | None = None, aws_credentials=None) -> dict[str, str]:
+def auth_headers(
+    cloud: str,
+    outputs: dict,
+    method: str,
+    url: str,
+    body: bytes | None,
+    api_key: str | None,
+    credential: str | None = None,
+    aws_credentials=None,
+) -> dict[str, str]:
     """Headers that authenticate one request; `credential` is the ID token (gcp) or function key (azure)."""
     headers = {"Content-Type": "application/json"} if body else {}
     if api_key:
@@ -77,7 +85,9 @@ def gcp_id_token(environ=os.environ) -> str:
     token = environ.get("TINYLLM_ID_TOKEN", "").strip()
     if token:
         return token
-    return _run(["gcloud", "auth", "print-identity-token"], "gcloud auth print-identity-token (or set TINYLLM_ID_TOKEN)")
+    return _run(
+        ["gcloud", "auth", "print-identity-token"], "gcloud auth print-identity-token (or set TINYLLM_ID_TOKEN)"
+    )
 
 
 def _credential(cloud: str, outputs: dict) -> tuple[str | None, object]:
@@ -93,19 +103,28 @@ def _credential(cloud: str, outputs: dict) -> tuple[str | None, object]:
 
 
 def main(stack: str) -> int:
-    outputs = json.loads(_run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                              f"pulumi stack output --stack {stack}", cwd=INFRA))
+    outputs = json.loads(
+        _run(
+            ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+            f"pulumi stack output --stack {stack}",
+            cwd=INFRA,
+        )
+    )
     cloud, base = outputs["cloud"], outputs["url"].rstrip("/")
     api_key = os.environ.get("TINYLLM_API_KEY")
     credential, aws_credentials = _credential(cloud, outputs)
-    calls = [("GET", "/healthz", None), ("GET", "/v1/models", None),
-             ("POST", "/v1/completions", json.dumps({"prompt": "Hello", "max_tokens": 8}).encode())]
+    calls = [
+        ("GET", "/healthz", None),
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/completions", json.dumps({"prompt": "Hello", "max_tokens": 8}).encode()),
+    ]
     for method, path, body in calls:
         url = base + path
         headers = auth_headers(cloud, outputs, method, url, body, api_key, credential, aws_credentials)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers),
-                                        timeout=120) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, data=body, method=method, headers=headers), timeout=120
+            ) as response:
                 print(f"{method} {path} -> {response.status} {response.read(300).decode(errors='replace')}")
         except urllib.error.HTTPError as error:
             raise SmokeError(f"{method} {path} -> {error.code} {error.read(300).decode(errors='replace')}") from None

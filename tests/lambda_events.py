@@ -14,8 +14,13 @@ def aws_event(kind: str, method: str, path: str, headers: dict, body: bytes, bas
     """A REST API (payload 1.0, kind `aws-rest-v1`) or Function URL (payload 2.0) event carrying one request."""
     if kind == "aws-rest-v1":
         event = copy.deepcopy(json.loads((EVENTS / "aws_rest_api_v1.json").read_text()))
-        event.update(httpMethod=method, path=path, resource=path, headers=dict(headers),
-                     multiValueHeaders={k: [v] for k, v in headers.items()})
+        event.update(
+            httpMethod=method,
+            path=path,
+            resource=path,
+            headers=dict(headers),
+            multiValueHeaders={k: [v] for k, v in headers.items()},
+        )
         event["requestContext"].update(httpMethod=method, path=path)
     else:
         event = copy.deepcopy(json.loads((EVENTS / "aws_function_url_v2.json").read_text()))

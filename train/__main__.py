@@ -45,15 +45,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if f.name == "preset":
             continue
         preset_note = "from the preset" if f.name in PRESETS["tiny"] else f"default {getattr(defaults, f.name)}"
-        parser.add_argument(flag(f.name), type=FLAG_TYPES[f.type], default=None,
-                            choices={"device": DEVICES, "keep": KEEP}.get(f.name),
-                            help=f"{HELP.get(f.name, '')} ({preset_note})".lstrip(" "))
+        parser.add_argument(
+            flag(f.name),
+            type=FLAG_TYPES[f.type],
+            default=None,
+            choices={"device": DEVICES, "keep": KEEP}.get(f.name),
+            help=f"{HELP.get(f.name, '')} ({preset_note})".lstrip(" "),
+        )
     return parser.parse_args(argv)
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig.from_preset(args.preset, **{f.name: getattr(args, f.name)
-                                                   for f in dataclasses.fields(TrainConfig) if f.name != "preset"})
+    return TrainConfig.from_preset(
+        args.preset, **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset"}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,11 +94,22 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
     from train.trainer import train_model
 
     result = train_model(args.corpus, staging, cfg, show_progress=not args.quiet)
-    metrics = {"train_loss": round(result.train_loss, 6), "tokens_seen": result.tokens_seen, "steps": result.steps,
-               "stop_reason": result.stop_reason, "val_loss": None, "val_perplexity": None, "best_step": None}
+    metrics = {
+        "train_loss": round(result.train_loss, 6),
+        "tokens_seen": result.tokens_seen,
+        "steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "val_loss": None,
+        "val_perplexity": None,
+        "best_step": None,
+    }
     if result.val_loss is not None:
-        metrics.update(val_loss=round(result.val_loss, 6), val_perplexity=round(math.exp(result.val_loss), 4),
-                       best_step=result.best_step, best_val_loss=round(result.best_val_loss, 6))
+        metrics.update(
+            val_loss=round(result.val_loss, 6),
+            val_perplexity=round(math.exp(result.val_loss), 4),
+            best_step=result.best_step,
+            best_val_loss=round(result.best_val_loss, 6),
+        )
     training = {"split": result.split, "device": result.device}
     # core only loads a model its manifest vouches for: write the manifest, measure, then record the result.
     write_manifest(staging, args.corpus, cfg, training, metrics)
@@ -102,18 +118,31 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
     metrics["line_recall"] = round(recall.share, 4)
     write_manifest(staging, args.corpus, cfg, training, metrics)
     report_dir = report_dir_for(args.out)
-    plot = write_loss_plot(result.train_curve, result.val_curve, report_dir / "loss.png",
-                           f"{args.corpus.name}, preset {cfg.preset}")
-    write_run_json({"seconds": round(result.seconds, 3), "tokens_per_second": round(result.tokens_per_second, 1),
-                    "metrics": metrics, "train_curve": result.train_curve, "val_curve": result.val_curve},
-                   report_dir / "run.json")
-    val = (f"val loss {result.val_loss:.4f} (perplexity {math.exp(result.val_loss):.2f}) of the {cfg.keep} weights, "
-           f"best {result.best_val_loss:.4f} at step {result.best_step}" if result.val_loss is not None
-           else "no validation")
-    return (f"{cfg.preset}: {result.steps} steps, stopped by {result.stop_reason}; {result.tokens_seen:,} tokens in "
-            f"{result.seconds:.1f} s ({result.tokens_per_second:,.0f} tok/s) on {result.device}; train loss "
-            f"{result.train_loss:.4f}; {val}; greedy recall of training lines {recall.reproduced}/{recall.lines} "
-            f"({recall.share:.0%}); loss curve {plot}")
+    plot = write_loss_plot(
+        result.train_curve, result.val_curve, report_dir / "loss.png", f"{args.corpus.name}, preset {cfg.preset}"
+    )
+    write_run_json(
+        {
+            "seconds": round(result.seconds, 3),
+            "tokens_per_second": round(result.tokens_per_second, 1),
+            "metrics": metrics,
+            "train_curve": result.train_curve,
+            "val_curve": result.val_curve,
+        },
+        report_dir / "run.json",
+    )
+    val = (
+        f"val loss {result.val_loss:.4f} (perplexity {math.exp(result.val_loss):.2f}) of the {cfg.keep} weights, "
+        f"best {result.best_val_loss:.4f} at step {result.best_step}"
+        if result.val_loss is not None
+        else "no validation"
+    )
+    return (
+        f"{cfg.preset}: {result.steps} steps, stopped by {result.stop_reason}; {result.tokens_seen:,} tokens in "
+        f"{result.seconds:.1f} s ({result.tokens_per_second:,.0f} tok/s) on {result.device}; train loss "
+        f"{result.train_loss:.4f}; {val}; greedy recall of training lines {recall.reproduced}/{recall.lines} "
+        f"({recall.share:.0%}); loss curve {plot}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,45 @@ KEEP = ("best", "last")
 # are sized for 1–50 MB corpora (nanoGPT's CPU Shakespeare shape and one step up) and keep the weights with
 # the best validation loss, stopping after 4 evaluations without a better one.
 PRESETS: dict[str, dict] = {
-    "tiny": dict(vocab_size=1024, n_layer=1, n_head=4, n_embd=128, block_size=64, batch_size=64, steps=120,
-                 learning_rate=3e-3, warmup_steps=20, keep="last", patience=0),
-    "small": dict(vocab_size=4096, n_layer=4, n_head=4, n_embd=256, block_size=128, batch_size=32, steps=3000,
-                  learning_rate=1e-3, warmup_steps=100, keep="best", patience=4),
-    "base": dict(vocab_size=8192, n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=32, steps=6000,
-                 learning_rate=6e-4, warmup_steps=200, keep="best", patience=4),
+    "tiny": dict(
+        vocab_size=1024,
+        n_layer=1,
+        n_head=4,
+        n_embd=128,
+        block_size=64,
+        batch_size=64,
+        steps=120,
+        learning_rate=3e-3,
+        warmup_steps=20,
+        keep="last",
+        patience=0,
+    ),
+    "small": dict(
+        vocab_size=4096,
+        n_layer=4,
+        n_head=4,
+        n_embd=256,
+        block_size=128,
+        batch_size=32,
+        steps=3000,
+        learning_rate=1e-3,
+        warmup_steps=100,
+        keep="best",
+        patience=4,
+    ),
+    "base": dict(
+        vocab_size=8192,
+        n_layer=6,
+        n_head=6,
+        n_embd=384,
+        block_size=256,
+        batch_size=32,
+        steps=6000,
+        learning_rate=6e-4,
+        warmup_steps=200,
+        keep="best",
+        patience=4,
+    ),
 }
 DEFAULT_PRESET = "tiny"
 
@@ -73,16 +106,27 @@ class TrainConfig:
     device: str = "auto"
 
     @classmethod
-    def from_preset(cls, preset: str = DEFAULT_PRESET, **overrides) -> "TrainConfig":
+    def from_preset(cls, preset: str = DEFAULT_PRESET, **overrides) -> TrainConfig:
         """The preset's values, then every override that is not None; validated."""
         if preset not in PRESETS:
             raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
         explicit = {k: v for k, v in overrides.items() if v is not None}
         return cls(**{**PRESETS[preset], **explicit, "preset": preset}).validated()
 
-    def validated(self) -> "TrainConfig":
-        positive = ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions", "block_size", "batch_size", "steps",
-                    "eval_interval", "eval_windows", "threads")
+    def validated(self) -> TrainConfig:
+        positive = (
+            "vocab_size",
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "n_positions",
+            "block_size",
+            "batch_size",
+            "steps",
+            "eval_interval",
+            "eval_windows",
+            "threads",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
@@ -92,8 +136,9 @@ class TrainConfig:
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(f"--max-tokens must be at least 1 (omit it for no token limit), not {self.max_tokens}")
         if self.time_budget is not None and not self.time_budget > 0:
-            raise ConfigError(f"--time-budget must be more than 0 seconds (omit it for no time limit), "
-                              f"not {self.time_budget:g}")
+            raise ConfigError(
+                f"--time-budget must be more than 0 seconds (omit it for no time limit), not {self.time_budget:g}"
+            )
         if not MIN_VOCAB <= self.vocab_size <= MAX_VOCAB:
             raise ConfigError(f"--vocab-size must be between {MIN_VOCAB} and {MAX_VOCAB}, not {self.vocab_size}")
         if self.n_embd % self.n_head:

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MAX_LINE_BYTES = 1_000_000  # one document; a longer line is almost always a file without newlines
-SPLIT_RULE = ("document (non-empty line) in validation iff int.from_bytes(sha256(utf8(f'{seed}\\n{line}'))[:8], "
-              "'big') / 2**64 < val_fraction")
+SPLIT_RULE = (
+    "document (non-empty line) in validation iff int.from_bytes(sha256(utf8(f'{seed}\\n{line}'))[:8], "
+    "'big') / 2**64 < val_fraction"
+)
 
 
 class CorpusError(ValueError):
@@ -30,22 +32,29 @@ def documents(corpus: Path) -> Iterator[tuple[int, str]]:
     try:
         handle = corpus.open("rb")
     except OSError as exc:
-        raise CorpusError(f"{corpus}: cannot read the corpus ({exc.strerror}); pass a text file with --corpus") \
-            from None
+        raise CorpusError(
+            f"{corpus}: cannot read the corpus ({exc.strerror}); pass a text file with --corpus"
+        ) from None
     found = 0
     with handle:
         for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
             if len(raw) > MAX_LINE_BYTES:
-                raise CorpusError(f"{corpus}: line {number} is longer than {MAX_LINE_BYTES:,} bytes; a document is "
-                                  "one line, so break the text into lines (e.g. one paragraph a line)")
+                raise CorpusError(
+                    f"{corpus}: line {number} is longer than {MAX_LINE_BYTES:,} bytes; a document is "
+                    "one line, so break the text into lines (e.g. one paragraph a line)"
+                )
             if b"\0" in raw:
-                raise CorpusError(f"{corpus}: line {number} holds a NUL byte, so this looks like a binary file; "
-                                  "the corpus must be UTF-8 text")
+                raise CorpusError(
+                    f"{corpus}: line {number} holds a NUL byte, so this looks like a binary file; "
+                    "the corpus must be UTF-8 text"
+                )
             try:
                 text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as exc:
-                raise CorpusError(f"{corpus}: line {number} is not valid UTF-8 (byte {exc.start} of the line); "
-                                  "convert the file to UTF-8, e.g. with iconv") from None
+                raise CorpusError(
+                    f"{corpus}: line {number} is not valid UTF-8 (byte {exc.start} of the line); "
+                    "convert the file to UTF-8, e.g. with iconv"
+                ) from None
             if text:
                 found += 1
                 yield number, text
@@ -55,7 +64,7 @@ def documents(corpus: Path) -> Iterator[tuple[int, str]]:
 
 def is_validation(document: str, val_fraction: float, seed: int) -> bool:
     """The split rule (module docstring): a pure function of the document's text and the seed."""
-    digest = hashlib.sha256(f"{seed}\n{document}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\n{document}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < val_fraction
 
 

@@ -13,8 +13,9 @@ def report_dir_for(model_dir: Path) -> Path:
     return model_dir.parent / f"{model_dir.name}-report"
 
 
-def write_loss_plot(train_curve: list[tuple[int, float]], val_curve: list[tuple[int, float]], path: Path,
-                    title: str) -> Path:
+def write_loss_plot(
+    train_curve: list[tuple[int, float]], val_curve: list[tuple[int, float]], path: Path, title: str
+) -> Path:
     """Train and validation loss against tokens seen, as a PNG at `path` (written whole, then renamed)."""
     import matplotlib
 

@@ -34,7 +34,6 @@ from train.corpus import SPLIT_RULE, CorpusError, split_documents
 from train.tokenizer import EOS_TOKEN, train_tokenizer
 from train.tokens import gather, window_starts, write_stream
 
-
 MIN_IMPROVEMENT = 1e-4  # nats: a validation loss must beat the best by more than this to count as better
 
 
@@ -86,9 +85,17 @@ def planned_steps(cfg: TrainConfig) -> int:
 
 def build_model(cfg: TrainConfig, vocab_size: int, eos_id: int) -> GPT2LMHeadModel:
     config = GPT2Config(
-        vocab_size=vocab_size, n_positions=cfg.n_positions, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-        n_head=cfg.n_head, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=vocab_size,
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     return GPT2LMHeadModel(config)
 
@@ -112,20 +119,26 @@ def batch_loss(model: GPT2LMHeadModel, windows: torch.Tensor) -> torch.Tensor:
 def evaluate(model: GPT2LMHeadModel, windows: torch.Tensor, batch_size: int) -> float:
     """Mean cross-entropy per token over the fixed windows (all windows have the same length)."""
     model.eval()
-    total = sum(batch_loss(model, windows[i : i + batch_size]).item() * len(windows[i : i + batch_size])
-                for i in range(0, len(windows), batch_size))
+    total = sum(
+        batch_loss(model, windows[i : i + batch_size]).item() * len(windows[i : i + batch_size])
+        for i in range(0, len(windows), batch_size)
+    )
     model.train()
     return total / len(windows)
 
 
 def check_streams(train: np.ndarray, val: np.ndarray, cfg: TrainConfig, split: dict) -> None:
     if len(train) < cfg.block_size + 1:
-        raise CorpusError(f"the training documents hold {len(train)} tokens, fewer than one window of --block-size + 1 "
-                          f"= {cfg.block_size + 1}; add text or lower --block-size")
+        raise CorpusError(
+            f"the training documents hold {len(train)} tokens, fewer than one window of --block-size + 1 "
+            f"= {cfg.block_size + 1}; add text or lower --block-size"
+        )
     if cfg.val_fraction > 0 and len(val) < 2:
-        raise CorpusError(f"no document of {split['train_documents'] + split['val_documents']} fell into the "
-                          f"validation split (--val-fraction {cfg.val_fraction:g}); add documents, raise "
-                          "--val-fraction, or pass --val-fraction 0 to train without validation")
+        raise CorpusError(
+            f"no document of {split['train_documents'] + split['val_documents']} fell into the "
+            f"validation split (--val-fraction {cfg.val_fraction:g}); add documents, raise "
+            "--val-fraction, or pass --val-fraction 0 to train without validation"
+        )
 
 
 def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
@@ -142,13 +155,23 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
     if eos_id is None:  # train_tokenizer adds it as a special token; this guards a change there
         raise RuntimeError(f"the trained tokenizer has no {EOS_TOKEN} token")
     with tempfile.TemporaryDirectory(prefix=".tokens-", dir=out_dir.parent) as scratch:
-        train = write_stream(split_documents(corpus, cfg.val_fraction, cfg.seed, False), tokenizer, eos_id,
-                             Path(scratch) / "train.tokens")
-        val = write_stream(split_documents(corpus, cfg.val_fraction, cfg.seed, True), tokenizer, eos_id,
-                           Path(scratch) / "val.tokens")
-        split = {"rule": SPLIT_RULE, "val_fraction": cfg.val_fraction, "train_tokens": int(len(train)),
-                 "val_tokens": int(len(val)), "train_documents": int(np.count_nonzero(train == eos_id)),
-                 "val_documents": int(np.count_nonzero(val == eos_id))}
+        train = write_stream(
+            split_documents(corpus, cfg.val_fraction, cfg.seed, False),
+            tokenizer,
+            eos_id,
+            Path(scratch) / "train.tokens",
+        )
+        val = write_stream(
+            split_documents(corpus, cfg.val_fraction, cfg.seed, True), tokenizer, eos_id, Path(scratch) / "val.tokens"
+        )
+        split = {
+            "rule": SPLIT_RULE,
+            "val_fraction": cfg.val_fraction,
+            "train_tokens": len(train),
+            "val_tokens": len(val),
+            "train_documents": int(np.count_nonzero(train == eos_id)),
+            "val_documents": int(np.count_nonzero(val == eos_id)),
+        }
         check_streams(train, val, cfg, split)
         model = build_model(cfg, tokenizer.get_vocab_size(), eos_id).to(device)
         result = TrainResult(device=device.type, split=split)
@@ -166,8 +189,15 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
     return result
 
 
-def run_steps(model, train: np.ndarray, val_windows, cfg: TrainConfig, device: torch.device, result: TrainResult,
-              show_progress: bool) -> dict | None:
+def run_steps(
+    model,
+    train: np.ndarray,
+    val_windows,
+    cfg: TrainConfig,
+    device: torch.device,
+    result: TrainResult,
+    show_progress: bool,
+) -> dict | None:
     """The training loop; fills `result` and returns the best weights when cfg.keep is "best"."""
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

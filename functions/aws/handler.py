@@ -28,15 +28,26 @@ def to_request(event: dict, context) -> Request:
         multi = event.get("multiValueHeaders") or {}
         headers = {**(event.get("headers") or {}), **{k: ", ".join(v) for k, v in multi.items()}}
         method, path = event["httpMethod"], event["path"]
-    return Request.of(method, path, headers, request_body(event), request_id=request_id,
-                      log_fields={"aws_request_id": request_id} if request_id else {})
+    return Request.of(
+        method,
+        path,
+        headers,
+        request_body(event),
+        request_id=request_id,
+        log_fields={"aws_request_id": request_id} if request_id else {},
+    )
 
 
 def to_result(body: bytes, status: int, headers: dict) -> dict:
     try:
         return {"statusCode": status, "headers": headers, "body": body.decode("utf-8"), "isBase64Encoded": False}
     except UnicodeDecodeError:
-        return {"statusCode": status, "headers": headers, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+        return {
+            "statusCode": status,
+            "headers": headers,
+            "body": base64.b64encode(body).decode(),
+            "isBase64Encoded": True,
+        }
 
 
 def handler(event: dict, context) -> dict:

@@ -24,12 +24,14 @@ app = create_app()  # cold start: the model is verified and loaded once per inst
 
 @functions.route(route="{*path}", methods=METHODS)
 def serve(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    response = app.handle(Request.of(
-        req.method,
-        urlsplit(req.url).path,
-        req.headers.items(),
-        req.get_body(),
-        request_id=context.invocation_id,
-        log_fields={"invocation_id": context.invocation_id},
-    ))
+    response = app.handle(
+        Request.of(
+            req.method,
+            urlsplit(req.url).path,
+            req.headers.items(),
+            req.get_body(),
+            request_id=context.invocation_id,
+            log_fields={"invocation_id": context.invocation_id},
+        )
+    )
     return func.HttpResponse(body=response.read(), status_code=response.status, headers=response.headers)

@@ -31,11 +31,25 @@ registers = [value for value in vars(module).values() if isinstance(value, func.
 if len(registers) != 1:
     sys.exit(f"function_app.py defines {len(registers)} top-level function apps; the worker needs exactly one")
 functions = registers[0].get_functions()
-print(json.dumps({"functions": [{"name": f.get_function_name(), "http": f.is_http_function(),
-                                 "bindings": [json.loads(b) for b in f.get_raw_bindings()]} for f in functions]}),
-      file=channel, flush=True)
-by_route = {trigger.route: f.get_user_function() for f in functions
-            if isinstance(trigger := f.get_trigger(), HttpTrigger)}  # only an HTTP trigger has a route
+print(
+    json.dumps(
+        {
+            "functions": [
+                {
+                    "name": f.get_function_name(),
+                    "http": f.is_http_function(),
+                    "bindings": [json.loads(b) for b in f.get_raw_bindings()],
+                }
+                for f in functions
+            ]
+        }
+    ),
+    file=channel,
+    flush=True,
+)
+by_route = {
+    trigger.route: f.get_user_function() for f in functions if isinstance(trigger := f.get_trigger(), HttpTrigger)
+}  # only an HTTP trigger has a route
 
 
 class InvocationContext(func.Context):
@@ -72,11 +86,23 @@ class InvocationContext(func.Context):
 
 for line in sys.stdin:
     request = json.loads(line)
-    (route, user_function), = by_route.items()  # one catch-all route: every path reaches it
+    ((route, user_function),) = by_route.items()  # one catch-all route: every path reaches it
     url = urlsplit(request["url"])
-    reply = user_function(func.HttpRequest(request["method"], request["url"], headers=request["headers"],
-                                           params=dict(parse_qsl(url.query)), route_params={"path": url.path[1:]},
-                                           body=request["body"].encode("latin-1")),
-                          InvocationContext(user_function.__name__))
-    print(json.dumps({"status": reply.status_code, "headers": dict(reply.headers),
-                      "body": reply.get_body().decode("latin-1")}), file=channel, flush=True)
+    reply = user_function(
+        func.HttpRequest(
+            request["method"],
+            request["url"],
+            headers=request["headers"],
+            params=dict(parse_qsl(url.query)),
+            route_params={"path": url.path[1:]},
+            body=request["body"].encode("latin-1"),
+        ),
+        InvocationContext(user_function.__name__),
+    )
+    print(
+        json.dumps(
+            {"status": reply.status_code, "headers": dict(reply.headers), "body": reply.get_body().decode("latin-1")}
+        ),
+        file=channel,
+        flush=True,
+    )

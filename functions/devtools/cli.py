@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from functions.devtools import local
 from core.artifacts import ArtifactError, load, resolve_model_dir
 from core.generate import ContextOverflow, SamplingParams, encode_prompt, stream
+from functions.devtools import local
 
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +22,12 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None, help="same seed, same text")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    p.add_argument("--engine", choices=("numpy", "reference"), default="numpy",
-                   help="numpy (serving engine) or reference (transformers + torch)")
+    p.add_argument(
+        "--engine",
+        choices=("numpy", "reference"),
+        default="numpy",
+        help="numpy (serving engine) or reference (transformers + torch)",
+    )
     p.add_argument("--model-dir", default=None, help="model directory (default: see core.artifacts)")
     p.set_defaults(run=run_generate)
 
@@ -36,8 +40,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
         engine = ReferenceEngine(resolve_model_dir(args.model_dir))
     params = SamplingParams(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, seed=args.seed, stop=tuple(args.stop),
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=tuple(args.stop),
     )
     sys.stdout.write(args.prompt)
     prompt_ids = encode_prompt(engine, loaded.tokenizer, args.prompt, params)
@@ -58,7 +66,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
 def add_invoke(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invoke", help="call the AWS or Azure handler once with a native event; print its response")
     p.add_argument("cloud", choices=("aws", "azure"))
-    p.add_argument("body", nargs="?", default="", help="JSON request body, e.g. '{\"prompt\": \"Hello\"}'")
+    p.add_argument("body", nargs="?", default="", help='JSON request body, e.g. \'{"prompt": "Hello"}\'')
     p.add_argument("--path", default=None, help="default: /v1/completions with a body, /healthz without")
     p.add_argument("--method", default=None, help="default: POST with a body, GET without")
     p.set_defaults(run=run_invoke)

@@ -20,9 +20,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
@@ -69,8 +70,19 @@ def server_environment(env: dict[str, str]) -> dict[str, str]:
 def serve(host: str, port: int) -> None:
     """Replace this process with the functions-framework server (its own CLI, as in production)."""
     print(banner(host, port), flush=True)
-    argv = [sys.executable, "-m", "functions_framework", "--source", str(ADAPTERS["gcp"]), "--target", "serve",
-            "--host", host, "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(ADAPTERS["gcp"]),
+        "--target",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     os.execve(sys.executable, argv, server_environment(dict(os.environ)))
 
 
@@ -105,8 +117,9 @@ def stop_group(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def background_server(env: dict[str, str], log_path: Path, host: str = "127.0.0.1",
-                      start_timeout_s: float = 60) -> Iterator[tuple[subprocess.Popen, int]]:
+def background_server(
+    env: dict[str, str], log_path: Path, host: str = "127.0.0.1", start_timeout_s: float = 60
+) -> Iterator[tuple[subprocess.Popen, int]]:
     """`tinyllm serve` on a free loopback port, in a process group of its own, for tests and benchmarks.
 
     Yields (process, port) once GET /healthz answers 200; stops the whole group on exit, whatever happens.
@@ -115,15 +128,21 @@ def background_server(env: dict[str, str], log_path: Path, host: str = "127.0.0.
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "functions.devtools", "serve", "--host", host, "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + start_timeout_s
         while not answers_health(host, port):
             if process.poll() is not None or time.monotonic() > deadline:
                 state = f"exited with {process.returncode}" if process.poll() is not None else "did not answer"
-                raise RuntimeError(f"tinyllm serve {state} on {host}:{port} within {start_timeout_s} s:\n"
-                                   f"{Path(log_path).read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"tinyllm serve {state} on {host}:{port} within {start_timeout_s} s:\n"
+                    f"{Path(log_path).read_text()[-2000:]}"
+                )
             time.sleep(0.1)
         yield process, port
     finally:
@@ -147,12 +166,25 @@ class LambdaContext:
 def lambda_event(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
     """A Function URL event (payload format 2.0), as documented for Lambda function URLs."""
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {k.lower(): v for k, v in headers.items()},
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1", "userAgent": "tinyllm-invoke"},
-                           "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default"},
-        "body": body, "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "tinyllm-invoke",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
@@ -202,8 +234,11 @@ def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> 
     serve_fn = azure_user_function(load_adapter("azure"))
     request = func.HttpRequest(method, f"http://localhost:7071{path}", headers=headers, body=body.encode("utf-8"))
     response = serve_fn(request, azure_context())
-    return {"status_code": response.status_code, "headers": dict(response.headers),
-            "body": response.get_body().decode("utf-8", "replace")}
+    return {
+        "status_code": response.status_code,
+        "headers": dict(response.headers),
+        "body": response.get_body().decode("utf-8", "replace"),
+    }
 
 
 @functools.cache

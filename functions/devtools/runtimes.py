@@ -44,8 +44,12 @@ class RuntimeUnavailable(Exception):
 
 def is_python312(python: str | os.PathLike) -> bool:
     try:
-        out = subprocess.run([str(python), "-c", "import sys; print(sys.implementation.name, sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [str(python), "-c", "import sys; print(sys.implementation.name, sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and out.stdout.strip() == "cpython (3, 12)"
@@ -76,9 +80,11 @@ def find_python312() -> Path:
     for candidate in filter(None, candidates):
         if is_python312(candidate):
             return Path(candidate)
-    raise RuntimeUnavailable(f"no CPython 3.12 found: set {PY312_ENV}, put python3.12 on PATH or install it with "
-                             f"`pyenv install 3.12` (tried: {', '.join(map(str, filter(None, candidates))) or 'none'}; "
-                             f"looked in {versions})")
+    raise RuntimeUnavailable(
+        f"no CPython 3.12 found: set {PY312_ENV}, put python3.12 on PATH or install it with "
+        f"`pyenv install 3.12` (tried: {', '.join(map(str, filter(None, candidates))) or 'none'}; "
+        f"looked in {versions})"
+    )
 
 
 def make_venv(python: Path, path: Path, *pip_args: str) -> Path:
@@ -86,8 +92,11 @@ def make_venv(python: Path, path: Path, *pip_args: str) -> Path:
     subprocess.run([str(python), "-m", "venv", str(path)], check=True, capture_output=True)
     venv_python = path / "bin" / "python"
     if pip_args:
-        pip = subprocess.run([str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-                              *pip_args], capture_output=True, text=True)
+        pip = subprocess.run(
+            [str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", *pip_args],
+            capture_output=True,
+            text=True,
+        )
         if pip.returncode != 0:
             raise RuntimeError(f"pip install {' '.join(pip_args)} into {path} failed:\n{pip.stderr[-3000:]}")
     return venv_python
@@ -108,6 +117,7 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 # ---- GCP ----------------------------------------------------------------------------------------------------
 
+
 def start_functions_framework(venv_python: Path, source: Path, port: int, log) -> subprocess.Popen:
     """functions-framework serving source/main.py's `serve` on 127.0.0.1:port, as the buildpack's entry point does
     (`functions-framework --target=<entry point>`, source main.py in the working directory)."""
@@ -115,11 +125,11 @@ def start_functions_framework(venv_python: Path, source: Path, port: int, log) -
     # "--source ... FUNCTION_SOURCE ... default main.py", "--port ... PORT"); the buildpack sets FUNCTION_TARGET.
     command = [str(venv_python.parent / "functions-framework"), "--host", "127.0.0.1", "--port", str(port)]
     env = clean_environment(FUNCTION_TARGET="serve", FUNCTION_SIGNATURE_TYPE="http", PORT=str(port))
-    return subprocess.Popen(command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 # ---- AWS ----------------------------------------------------------------------------------------------------
+
 
 class QuietServer(ThreadingHTTPServer):
     """Says nothing when a runtime that was stopped drops its keep-alive connection; reports any other error."""
@@ -182,14 +192,18 @@ class LambdaRuntimeAPI:
                 if self.path != f"{api.PREFIX}/invocation/next":
                     return self.reply(404, {"errorMessage": f"no route {self.path}"})
                 request_id, event = api.events.get()  # blocks, like Lambda, until there is an invocation
-                self.reply(200, event, {
-                    "Lambda-Runtime-Aws-Request-Id": request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
-                    "Lambda-Runtime-Invoked-Function-Arn": api.FUNCTION_ARN,
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
-                    "Lambda-Runtime-Client-Context": "",
-                    "Lambda-Runtime-Cognito-Identity": "",
-                })
+                self.reply(
+                    200,
+                    event,
+                    {
+                        "Lambda-Runtime-Aws-Request-Id": request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+                        "Lambda-Runtime-Invoked-Function-Arn": api.FUNCTION_ARN,
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                        "Lambda-Runtime-Client-Context": "",
+                        "Lambda-Runtime-Cognito-Identity": "",
+                    },
+                )
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -223,22 +237,41 @@ def start_lambda(venv_python: Path, task_root: Path, api: LambdaRuntimeAPI, log)
     # Source: docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html (AWS_LAMBDA_RUNTIME_API,
     # LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME ...) and python-package.html ("the function's root directory is
     # first on the search path": PYTHONPATH holds the task root).
-    env = clean_environment(AWS_LAMBDA_RUNTIME_API=api.address, LAMBDA_TASK_ROOT=str(task_root),
-                            PYTHONPATH=str(task_root), AWS_LAMBDA_FUNCTION_NAME="tinyllm",
-                            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024", AWS_REGION="eu-west-1", TZ=":UTC")
-    return subprocess.Popen([str(venv_python), "-m", "awslambdaric", "handler.handler"], cwd=task_root, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = clean_environment(
+        AWS_LAMBDA_RUNTIME_API=api.address,
+        LAMBDA_TASK_ROOT=str(task_root),
+        PYTHONPATH=str(task_root),
+        AWS_LAMBDA_FUNCTION_NAME="tinyllm",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
+        AWS_REGION="eu-west-1",
+        TZ=":UTC",
+    )
+    return subprocess.Popen(
+        [str(venv_python), "-m", "awslambdaric", "handler.handler"],
+        cwd=task_root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 # ---- Azure --------------------------------------------------------------------------------------------------
+
 
 class AzureHost:
     """azure_host.py under 3.12 on an unpacked package: the indexing metadata, then one reply per request."""
 
     def __init__(self, python: Path, root: Path, app_settings: dict[str, str], stderr):
         self.process = subprocess.Popen(
-            [str(python), "-I", "-S", str(AZURE_HOST), str(root)], cwd=root, env=clean_environment(**app_settings),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True,
+            [str(python), "-I", "-S", str(AZURE_HOST), str(root)],
+            cwd=root,
+            env=clean_environment(**app_settings),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
         )
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None  # both are PIPE
@@ -251,8 +284,9 @@ class AzureHost:
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict:
         """{"status", "headers", "body" (bytes)} from the indexed function."""
-        self.stdin.write(json.dumps({"method": method, "url": url, "headers": headers,
-                                     "body": body.decode("latin-1")}) + "\n")
+        self.stdin.write(
+            json.dumps({"method": method, "url": url, "headers": headers, "body": body.decode("latin-1")}) + "\n"
+        )
         self.stdin.flush()
         reply = json.loads(self.stdout.readline())
         return {**reply, "body": reply["body"].encode("latin-1")}

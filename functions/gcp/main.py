@@ -26,13 +26,15 @@ def trace_field(header: str | None) -> dict:
 
 @functions_framework.http
 def serve(request: flask.Request) -> flask.Response:
-    response = app.handle(Request.of(
-        request.method,
-        request.path,
-        request.headers.items(),
-        request.stream.read(MAX_BODY_BYTES + 1),  # one byte past the limit is enough to refuse with 413
-        request_id=request.headers.get("Function-Execution-Id"),
-        log_fields=trace_field(request.headers.get("X-Cloud-Trace-Context")),
-    ))
+    response = app.handle(
+        Request.of(
+            request.method,
+            request.path,
+            request.headers.items(),
+            request.stream.read(MAX_BODY_BYTES + 1),  # one byte past the limit is enough to refuse with 413
+            request_id=request.headers.get("Function-Execution-Id"),
+            log_fields=trace_field(request.headers.get("X-Cloud-Trace-Context")),
+        )
+    )
     body = response.body if response.chunks is None else response.chunks
     return flask.Response(body, status=response.status, headers=response.headers)

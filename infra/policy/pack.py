@@ -35,8 +35,10 @@ except ImportError:  # pragma: no cover - exercised by the Pulumi CLI only
 RESOURCE_POLICY = "tinyllm-least-privilege"
 STACK_POLICY = "tinyllm-own-resources"
 SWITCHES = PolicyConfigSchema(
-    properties={"allowPublic": {"type": "boolean", "default": False},
-                "allowUncapped": {"type": "boolean", "default": False}},
+    properties={
+        "allowPublic": {"type": "boolean", "default": False},
+        "allowUncapped": {"type": "boolean", "default": False},
+    },
 )
 
 
@@ -70,8 +72,9 @@ def _validate_resource(args: ResourceValidationArgs, report_violation: ReportVio
     config = args.get_config()
     allow_public, allow_uncapped = bool(config.get("allowPublic", False)), bool(config.get("allowUncapped", False))
     try:
-        _report(rules.violations(args.resource_type, plain_dict(args.props), allow_public, allow_uncapped),
-                report_violation)
+        _report(
+            rules.violations(args.resource_type, plain_dict(args.props), allow_public, allow_uncapped), report_violation
+        )
     except rules.UnknownValue as unknown:
         raise UnknownValueError(UNKNOWN_STRING_VALUE, [str(unknown)]) from None
 
@@ -89,9 +92,9 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
         ResourceValidationPolicy(
             name=RESOURCE_POLICY,
             description="Only allow-listed IAM grants (every policy-bearing resource parsed, no NotAction/"
-                        "NotResource, no managed policies, no wildcards or primitive roles), public principals only "
-                        "to invoke the function and only with allowPublic, private storage, HTTPS only and a cost "
-                        "cap on every function.",
+            "NotResource, no managed policies, no wildcards or primitive roles), public principals only "
+            "to invoke the function and only with allowPublic, private storage, HTTPS only and a cost "
+            "cap on every function.",
             validate=_validate_resource,
             enforcement_level=EnforcementLevel.MANDATORY,
             config_schema=SWITCHES,
@@ -99,7 +102,7 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
         StackValidationPolicy(
             name=STACK_POLICY,
             description="Every grant is on this stack's own log group, function, bucket, repository, Cloud Run "
-                        "service or storage account, and to this stack's own identity.",
+            "service or storage account, and to this stack's own identity.",
             validate=_validate_stack,
             enforcement_level=EnforcementLevel.MANDATORY,
         ),

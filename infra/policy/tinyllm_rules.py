@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers", "*"}
 PRIMITIVE_GCP_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 # pulumi-policy's markers for values not known during a preview (pulumi_policy/proxy.py).
 UNKNOWN_SENTINELS = {
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-    "030794c1-ac77-496b-92df-f27374a8bd58", "e48ece36-62e2-4504-bad9-02848725956a",
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58",
+    "e48ece36-62e2-4504-bad9-02848725956a",
     "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
 }
 # Azure built-in role definition ids (the same in every tenant):
@@ -51,7 +54,8 @@ AZURE_ROLE_NAMES = {
 # (infra/gcp.py gcf_sources_condition): scoped to that one bucket, not the project.
 GCF_SOURCES_CONDITION = re.compile(
     r'resource\.name == "projects/_/buckets/(gcf-v2-sources-[0-9]+-([a-z0-9-]+))" \|\| '
-    r'resource\.name\.startsWith\("projects/_/buckets/\1/objects/"\)')
+    r'resource\.name\.startsWith\("projects/_/buckets/\1/objects/"\)'
+)
 
 # Every grant the program may create, per cloud: (permission, scope kind) -> when the program creates it.
 # "private" grants exist in every stack; "invoke" grants only for configured invokers or a public stack.
@@ -155,12 +159,25 @@ GCP_IAM_SCOPES = {
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy": "cloud-run-service",
 }
 GCP_IAM_TARGET = {  # the property naming the resource a binding is on
-    "project": "project", "artifact-registry-repository": "repository", "storage-bucket": "bucket",
+    "project": "project",
+    "artifact-registry-repository": "repository",
+    "storage-bucket": "bucket",
     "cloud-run-service": "name",
 }
 # Properties that carry a policy or grant anywhere: a resource with one that no parser below reads fails.
-POLICY_PROPERTIES = {"policy", "policyData", "assumeRolePolicy", "inlinePolicies", "managedPolicyArns", "policyArn",
-                     "policyArns", "accessPolicies", "member", "members", "roleDefinitionId"}
+POLICY_PROPERTIES = {
+    "policy",
+    "policyData",
+    "assumeRolePolicy",
+    "inlinePolicies",
+    "managedPolicyArns",
+    "policyArn",
+    "policyArns",
+    "accessPolicies",
+    "member",
+    "members",
+    "roleDefinitionId",
+}
 
 
 def _as_list(value) -> list:
@@ -213,22 +230,30 @@ def grants(resource_type: str, props: dict) -> list[Grant]:
     if resource_type in AWS_MANAGED_POLICY_TYPES:
         principal_key, arn_keys = AWS_MANAGED_POLICY_TYPES[resource_type]
         arns = [arn for key in arn_keys for arn in _as_list(props.get(key) or [])]
-        return [Grant("aws", f"managed policy {arn}", "attached", str(props.get(principal_key)), str(arn))
-                for arn in arns]
+        return [
+            Grant("aws", f"managed policy {arn}", "attached", str(props.get(principal_key)), str(arn)) for arn in arns
+        ]
     if resource_type == "aws:iam/role:Role":
         found = []
         for statement in _statements(props.get("assumeRolePolicy")):
             principal = statement.get("Principal", {})
             source_account = statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount")
-            trusted = principal == {"Service": "lambda.amazonaws.com"} and source_account and \
-                set(statement) <= {"Sid", "Effect", "Principal", "Action", "Condition"}
+            trusted = (
+                principal == {"Service": "lambda.amazonaws.com"}
+                and source_account
+                and set(statement) <= {"Sid", "Effect", "Principal", "Action", "Condition"}
+            )
             kind = "lambda-service-same-account" if trusted and statement.get("Effect") == "Allow" else "other"
-            found += [Grant("aws", action, kind, json.dumps(principal), str(source_account))
-                      for action in _as_list(statement.get("Action", []))]
+            found += [
+                Grant("aws", action, kind, json.dumps(principal), str(source_account))
+                for action in _as_list(statement.get("Action", []))
+            ]
         for inline in props.get("inlinePolicies") or []:
             found += _statement_grants(inline.get("policy"), "this role (inline)", _aws_log_scope)
-        found += [Grant("aws", f"managed policy {arn}", "attached", "this role", arn)
-                  for arn in props.get("managedPolicyArns") or []]
+        found += [
+            Grant("aws", f"managed policy {arn}", "attached", "this role", arn)
+            for arn in props.get("managedPolicyArns") or []
+        ]
         return found
     if resource_type == "aws:iam/policy:Policy":
         return [Grant("aws", "customer managed policy", "attached", "none", str(props.get("name")))]
@@ -245,8 +270,15 @@ def grants(resource_type: str, props: dict) -> list[Grant]:
     if resource_type == "azure-native:authorization:RoleAssignment":
         role_id = str(props.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
         scope = str(props.get("scope"))
-        return [Grant("azure", AZURE_ROLE_NAMES.get(role_id, role_id), _azure_scope_kind(scope),
-                      str(props.get("principalId")), scope)]
+        return [
+            Grant(
+                "azure",
+                AZURE_ROLE_NAMES.get(role_id, role_id),
+                _azure_scope_kind(scope),
+                str(props.get("principalId")),
+                scope,
+            )
+        ]
     if _bears_a_policy(resource_type, props):
         return [Grant(cloud, f"uninspected policy-bearing resource {resource_type}", "unknown", "unknown")]
     return []
@@ -263,14 +295,17 @@ def _azure_scope_kind(scope: str) -> str:
     parts = scope.strip("/").split("/")
     if "providers" not in parts:
         return "resource-group" if "resourceGroups" in parts else "subscription"
-    provider_type = "/".join(parts[parts.index("providers") + 1:][:2])
+    provider_type = "/".join(parts[parts.index("providers") + 1 :][:2])
     if len(parts) > parts.index("providers") + 4:  # a child of the resource (a container, a queue, ...)
         return f"other:{provider_type}/child"
-    return {"Microsoft.Storage/storageAccounts": "storage-account",
-            "Microsoft.Insights/components": "application-insights-component"}.get(provider_type, f"other:{provider_type}")
+    return {
+        "Microsoft.Storage/storageAccounts": "storage-account",
+        "Microsoft.Insights/components": "application-insights-component",
+    }.get(provider_type, f"other:{provider_type}")
 
 
 # Rules on one resource.
+
 
 def grant_violations(grant: Grant, allow_public: bool) -> list[str]:
     problems = []
@@ -283,8 +318,10 @@ def grant_violations(grant: Grant, allow_public: bool) -> list[str]:
         problems.append(f"managed policies are never attached (they are not scoped to this stack): {grant.target}")
     if grant.principal in PUBLIC_MEMBERS:
         if (grant.cloud, grant.permission, grant.scope_kind) not in PUBLIC_GRANTS:
-            problems.append(f"public principal {grant.principal} may only invoke the function, not hold "
-                            f"{grant.permission} on {grant.scope_kind}")
+            problems.append(
+                f"public principal {grant.principal} may only invoke the function, not hold "
+                f"{grant.permission} on {grant.scope_kind}"
+            )
         elif not allow_public:
             problems.append(f"public principal {grant.principal} without public: true")
     return problems
@@ -305,8 +342,10 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
         require(bool(props.get("serviceConfig", {}).get("maxInstanceCount")), "function needs maxInstanceCount")
     elif resource_type == "aws:lambda/function:Function":
         # -1 (or no value) is "no reservation": no cap, refused unless explicitly allowed.
-        require(allow_uncapped or (props.get("reservedConcurrentExecutions") or 0) > 0,
-                "Lambda needs reserved concurrency (cost cap); maxInstances 0 needs allowUncapped")
+        require(
+            allow_uncapped or (props.get("reservedConcurrentExecutions") or 0) > 0,
+            "Lambda needs reserved concurrency (cost cap); maxInstances 0 needs allowUncapped",
+        )
     elif resource_type == "aws:lambda/functionUrl:FunctionUrl":
         require(allow_public or props.get("authorizationType") == "AWS_IAM", "Function URL must use AWS_IAM auth")
     elif resource_type == "azure-native:storage:StorageAccount":
@@ -316,8 +355,13 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
     elif resource_type == "azure-native:web:WebApp":
         require(props.get("httpsOnly") is True, "function app must be HTTPS only")
         settings = {s["name"]: s.get("value") for s in props.get("siteConfig", {}).get("appSettings", [])}
-        require(not any(k == "AzureWebJobsStorage" or "ConnectionString" in k or "AccountKey" in str(v)
-                        for k, v in settings.items()), "no storage connection strings or account keys in settings")
+        require(
+            not any(
+                k == "AzureWebJobsStorage" or "ConnectionString" in k or "AccountKey" in str(v)
+                for k, v in settings.items()
+            ),
+            "no storage connection strings or account keys in settings",
+        )
         scale = props.get("functionAppConfig", {}).get("scaleAndConcurrency", {})
         require(bool(scale.get("maximumInstanceCount")), "function app needs maximumInstanceCount (cost cap)")
         require(allow_public or settings.get("TINYLLM_AZURE_AUTH_LEVEL") == "FUNCTION", "function keys required")
@@ -333,6 +377,7 @@ def violations(resource_type: str, props: dict, allow_public: bool = False, allo
 
 
 # Rules on the whole stack: whose resource each grant is on, and who receives it.
+
 
 @dataclass
 class Owned:
@@ -380,8 +425,10 @@ class Owned:
                 # The accounts the function runs as and builds with are this stack's identities even when they were
                 # pre-created (tinyllm:runtimeServiceAccount / buildServiceAccount): those two, and no other account.
                 # buildConfig.serviceAccount is `projects/<project>/serviceAccounts/<email>`.
-                for account in (service_config.get("serviceAccountEmail"),
-                                str(build_config.get("serviceAccount") or "").rsplit("/", 1)[-1]):
+                for account in (
+                    service_config.get("serviceAccountEmail"),
+                    str(build_config.get("serviceAccount") or "").rsplit("/", 1)[-1],
+                ):
                     if account:
                         owned.gcp_service_accounts.add(f"serviceAccount:{known(account, 'the function account')}")
             elif r.type == "azure-native:storage:StorageAccount":
@@ -445,9 +492,13 @@ def ownership_violations(resources: Iterable[Resource]) -> list[str]:
             if (grant.permission, grant.scope_kind) not in ALLOWED_GRANTS.get(grant.cloud, {}):
                 continue  # already reported by violations()
             if not _target_is_owned(grant, owned, resource):
-                problems.append(f"{resource.name}: {grant.permission} on {grant.target}, which is not this stack's "
-                                f"own {grant.scope_kind.removeprefix('own-')}")
+                problems.append(
+                    f"{resource.name}: {grant.permission} on {grant.target}, which is not this stack's "
+                    f"own {grant.scope_kind.removeprefix('own-')}"
+                )
             if not _grantee_is_owned(grant, owned, resource):
-                problems.append(f"{resource.name}: {grant.permission} granted to {grant.principal}, which is not "
-                                f"an identity of this stack")
+                problems.append(
+                    f"{resource.name}: {grant.permission} granted to {grant.principal}, which is not "
+                    f"an identity of this stack"
+                )
     return problems

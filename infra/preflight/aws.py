@@ -23,8 +23,10 @@ def reservation_problem(limit: int, unreserved: int, current: int, requested: in
     left = unreserved + current - requested
     if left >= minimum:
         return None
-    return (f"reserving {requested} would leave {left} of the account's {limit} concurrent executions unreserved, "
-            f"below Lambda's minimum of {minimum}")
+    return (
+        f"reserving {requested} would leave {left} of the account's {limit} concurrent executions unreserved, "
+        f"below Lambda's minimum of {minimum}"
+    )
 
 
 def check(stack: StackConfig, values: dict[str, str], report: Report, session=None) -> None:
@@ -35,27 +37,34 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, session=No
     try:
         identity = session.client("sts", region_name=stack.region).get_caller_identity()
     except NoCredentialsError:
-        report.problem("no AWS credentials found (environment, shared config and credentials files, SSO, web "
-                       "identity; instance metadata is not probed)",
-                       "run `aws sso login` or `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                       "AWS_SECRET_ACCESS_KEY")
+        report.problem(
+            "no AWS credentials found (environment, shared config and credentials files, SSO, web "
+            "identity; instance metadata is not probed)",
+            "run `aws sso login` or `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
         return
     except (ClientError, BotoCoreError) as error:
-        report.problem(f"AWS refused the credentials: {one_line(error)}",
-                       "refresh them (`aws sso login`) or choose another AWS_PROFILE")
+        report.problem(
+            f"AWS refused the credentials: {one_line(error)}",
+            "refresh them (`aws sso login`) or choose another AWS_PROFILE",
+        )
         return
     report.good(f"AWS identity {identity['Arn']} (account {identity['Account']}), region {stack.region}")
 
     if stack.max_instances == 0:
-        report.good("tinyllm:maxInstances is 0: no reserved concurrency, so no cost cap (the policy pack refuses "
-                    "it unless run with --policy-pack-config policy/uncapped.json)")
+        report.good(
+            "tinyllm:maxInstances is 0: no reserved concurrency, so no cost cap (the policy pack refuses "
+            "it unless run with --policy-pack-config policy/uncapped.json)"
+        )
         return
     lambda_client = session.client("lambda", region_name=stack.region)
     try:
         limits = lambda_client.get_account_settings()["AccountLimit"]
     except (ClientError, BotoCoreError) as error:
-        report.problem(f"cannot read the Lambda account settings in {stack.region}: {one_line(error)}",
-                       "allow lambda:GetAccountSettings to the deploying identity, or check the region")
+        report.problem(
+            f"cannot read the Lambda account settings in {stack.region}: {one_line(error)}",
+            "allow lambda:GetAccountSettings to the deploying identity, or check the region",
+        )
         return
     try:
         current = lambda_client.get_function_concurrency(FunctionName=stack.name_prefix)
@@ -63,17 +72,22 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, session=No
     except lambda_client.exceptions.ResourceNotFoundException:
         current = 0  # the function does not exist yet
     except (ClientError, BotoCoreError) as error:
-        report.problem(f"cannot read the reserved concurrency of {stack.name_prefix}: {one_line(error)}",
-                       "allow lambda:GetFunctionConcurrency on the function to the deploying identity")
+        report.problem(
+            f"cannot read the reserved concurrency of {stack.name_prefix}: {one_line(error)}",
+            "allow lambda:GetFunctionConcurrency on the function to the deploying identity",
+        )
         return
     limit, unreserved = limits["ConcurrentExecutions"], limits["UnreservedConcurrentExecutions"]
     problem = reservation_problem(limit, unreserved, current, stack.max_instances)
     if problem:
         most = unreserved + current - min(MINIMUM_UNRESERVED, limit)
         lower = f"lower tinyllm:maxInstances to {most}, " if most > 0 else ""
-        report.problem(f"AWS Lambda in {stack.region}: {problem}",
-                       "ask for a higher 'Concurrent executions' quota (Service Quotas > AWS Lambda), "
-                       f"{lower}or set tinyllm:maxInstances to 0 (no reservation, no cost cap)")
+        report.problem(
+            f"AWS Lambda in {stack.region}: {problem}",
+            "ask for a higher 'Concurrent executions' quota (Service Quotas > AWS Lambda), "
+            f"{lower}or set tinyllm:maxInstances to 0 (no reservation, no cost cap)",
+        )
     else:
-        report.good(f"AWS Lambda concurrency: {unreserved} of {limit} unreserved, room to reserve "
-                    f"{stack.max_instances}")
+        report.good(
+            f"AWS Lambda concurrency: {unreserved} of {limit} unreserved, room to reserve {stack.max_instances}"
+        )

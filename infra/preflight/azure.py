@@ -30,18 +30,24 @@ AZ_TIMEOUT_SECONDS = 60
 
 
 def _az(executable: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([executable, *args, "-o", "json"], capture_output=True, text=True,
-                          timeout=AZ_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [executable, *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=AZ_TIMEOUT_SECONDS,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-def check(stack: StackConfig, values: dict[str, str], report: Report, *, arm: str = ARM,
-          environ=os.environ) -> None:
+def check(stack: StackConfig, values: dict[str, str], report: Report, *, arm: str = ARM, environ=os.environ) -> None:
     import requests
 
     executable = shutil.which("az", path=environ.get("PATH"))
     if executable is None:
-        report.problem("the Azure CLI (`az`) is not installed; the deploy pushes the package with it",
-                       "install it (https://learn.microsoft.com/cli/azure/install-azure-cli), then `az login`")
+        report.problem(
+            "the Azure CLI (`az`) is not installed; the deploy pushes the package with it",
+            "install it (https://learn.microsoft.com/cli/azure/install-azure-cli), then `az login`",
+        )
         return
     account = _az(executable, "account", "show")
     if account.returncode != 0:
@@ -50,32 +56,49 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, *, arm: st
     account = json.loads(account.stdout)
     subscription = values.get("azure-native:subscriptionId") or environ.get("ARM_SUBSCRIPTION_ID") or account["id"]
     report.good(f"Azure identity {account.get('user', {}).get('name', '?')}, subscription {subscription}")
-    token = _az(executable, "account", "get-access-token", "--subscription", subscription,
-                "--resource", "https://management.azure.com/")
+    token = _az(
+        executable,
+        "account",
+        "get-access-token",
+        "--subscription",
+        subscription,
+        "--resource",
+        "https://management.azure.com/",
+    )
     if token.returncode != 0:
-        report.problem(f"no Azure token for subscription {subscription} ({one_line(token.stderr, 120)})",
-                       "check the subscription id, or `az login` again")
+        report.problem(
+            f"no Azure token for subscription {subscription} ({one_line(token.stderr, 120)})",
+            "check the subscription id, or `az login` again",
+        )
         return
     headers = {"Authorization": f"Bearer {json.loads(token.stdout)['accessToken']}"}
     unregistered = []
     for namespace in RESOURCE_PROVIDERS:
         try:
-            response = requests.get(f"{arm}/subscriptions/{subscription}/providers/{namespace}",
-                                    params={"api-version": PROVIDERS_API_VERSION}, headers=headers, timeout=30)
+            response = requests.get(
+                f"{arm}/subscriptions/{subscription}/providers/{namespace}",
+                params={"api-version": PROVIDERS_API_VERSION},
+                headers=headers,
+                timeout=30,
+            )
         except requests.RequestException as error:
             report.problem(f"Azure Resource Manager could not be reached: {one_line(error)}", "check the network")
             return
         if response.status_code != 200:
-            report.problem(f"cannot read resource provider {namespace} in subscription {subscription} "
-                           f"(HTTP {response.status_code}: {one_line(response.text, 150)})",
-                           "check the subscription id and your role on it (Reader is enough)")
+            report.problem(
+                f"cannot read resource provider {namespace} in subscription {subscription} "
+                f"(HTTP {response.status_code}: {one_line(response.text, 150)})",
+                "check the subscription id and your role on it (Reader is enough)",
+            )
             return
         if response.json().get("registrationState") != "Registered":
             unregistered.append(namespace)
     if unregistered:
-        commands = "; ".join(f"az provider register --namespace {ns} --subscription {subscription}"
-                             for ns in unregistered)
-        report.problem(f"Azure subscription {subscription}: resource providers not registered: "
-                       f"{', '.join(unregistered)}", commands)
+        commands = "; ".join(
+            f"az provider register --namespace {ns} --subscription {subscription}" for ns in unregistered
+        )
+        report.problem(
+            f"Azure subscription {subscription}: resource providers not registered: {', '.join(unregistered)}", commands
+        )
     else:
         report.good(f"Azure resource providers registered: {', '.join(RESOURCE_PROVIDERS)}")

@@ -45,8 +45,9 @@ def credentials_from_info(info: dict) -> tuple[Credentials, str | None]:
         from google.auth import identity_pool
 
         return identity_pool.Credentials.from_info(info, scopes=SCOPES), None
-    raise ValueError(f"credentials of type {kind!r} are not supported here (service_account, authorized_user, "
-                     "external_account)")
+    raise ValueError(
+        f"credentials of type {kind!r} are not supported here (service_account, authorized_user, external_account)"
+    )
 
 
 def load_credentials(environ=os.environ) -> tuple[Credentials, str | None, str] | None:
@@ -70,8 +71,14 @@ def identity_of(credentials) -> str:
     return f"user {account}" if account else f"{type(credentials).__module__.rsplit('.', 1)[-1]} credentials"
 
 
-def check(stack: StackConfig, values: dict[str, str], report: Report, *, service_usage: str = SERVICE_USAGE,
-          environ=os.environ) -> None:
+def check(
+    stack: StackConfig,
+    values: dict[str, str],
+    report: Report,
+    *,
+    service_usage: str = SERVICE_USAGE,
+    environ=os.environ,
+) -> None:
     import google.auth.exceptions
     import google.auth.transport.requests
     import requests
@@ -82,8 +89,11 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, *, service
         report.problem(f"the GCP credentials cannot be read: {one_line(error)}", LOGIN_FIX)
         return
     if found is None:
-        report.problem("no GCP credentials found (GOOGLE_CREDENTIALS, GOOGLE_APPLICATION_CREDENTIALS, gcloud's "
-                       "application-default credentials; the metadata server is not probed)", LOGIN_FIX)
+        report.problem(
+            "no GCP credentials found (GOOGLE_CREDENTIALS, GOOGLE_APPLICATION_CREDENTIALS, gcloud's "
+            "application-default credentials; the metadata server is not probed)",
+            LOGIN_FIX,
+        )
         return
     credentials, credentials_project, source = found
     try:
@@ -93,17 +103,25 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, *, service
         return
     report.good(f"GCP identity: {identity_of(credentials)} (from {source})")
 
-    project = values.get("gcp:project") or next(
-        (environ[name] for name in PROJECT_VARIABLES if environ.get(name)), None) or credentials_project
+    project = (
+        values.get("gcp:project")
+        or next((environ[name] for name in PROJECT_VARIABLES if environ.get(name)), None)
+        or credentials_project
+    )
     if not project:
-        report.problem("no GCP project is set for the stack",
-                       f"pulumi config set gcp:project <project-id> --stack <stack> (region {stack.region})")
+        report.problem(
+            "no GCP project is set for the stack",
+            f"pulumi config set gcp:project <project-id> --stack <stack> (region {stack.region})",
+        )
         return
     names = [f"projects/{project}/services/{api}" for api in REQUIRED_APIS]
     try:
-        response = requests.get(f"{service_usage}/v1/projects/{project}/services:batchGet",
-                                params={"names": names}, timeout=30,
-                                headers={"Authorization": f"Bearer {credentials.token}"})
+        response = requests.get(
+            f"{service_usage}/v1/projects/{project}/services:batchGet",
+            params={"names": names},
+            timeout=30,
+            headers={"Authorization": f"Bearer {credentials.token}"},
+        )
     except requests.RequestException as error:
         report.problem(f"the Service Usage API could not be reached: {one_line(error)}", "check the network")
         return
@@ -112,16 +130,22 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, *, service
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text
-        report.problem(f"cannot read the API states of project {project} (HTTP {response.status_code}: "
-                       f"{one_line(message, 150)})",
-                       "check the project id and that you have serviceusage.services.get on it "
-                       "(e.g. roles/serviceusage.serviceUsageViewer)")
+        report.problem(
+            f"cannot read the API states of project {project} (HTTP {response.status_code}: {one_line(message, 150)})",
+            "check the project id and that you have serviceusage.services.get on it "
+            "(e.g. roles/serviceusage.serviceUsageViewer)",
+        )
         return
-    enabled = {service["name"].rsplit("/", 1)[-1] for service in response.json().get("services", [])
-               if service.get("state") == "ENABLED"}
+    enabled = {
+        service["name"].rsplit("/", 1)[-1]
+        for service in response.json().get("services", [])
+        if service.get("state") == "ENABLED"
+    }
     missing = [api for api in REQUIRED_APIS if api not in enabled]
     if missing:
-        report.problem(f"GCP project {project}: APIs not enabled: {', '.join(missing)}",
-                       f"gcloud services enable {' '.join(missing)} --project {project}")
+        report.problem(
+            f"GCP project {project}: APIs not enabled: {', '.join(missing)}",
+            f"gcloud services enable {' '.join(missing)} --project {project}",
+        )
     else:
         report.good(f"GCP project {project}: all {len(REQUIRED_APIS)} required APIs enabled")

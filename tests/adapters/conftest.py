@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-
 from lambda_events import aws_event
 
 from functions.devtools.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
@@ -40,7 +39,9 @@ class AdapterClient:
         if kind == "gcp":
             import functions_framework
 
-            self.flask_client = functions_framework.create_app(target="serve", source=str(ADAPTERS["gcp"])).test_client()
+            self.flask_client = functions_framework.create_app(
+                target="serve", source=str(ADAPTERS["gcp"])
+            ).test_client()
             self.module = sys.modules["main"]  # where functions-framework registers the source module
         elif kind.startswith("aws"):
             self.module = load_adapter("aws")
@@ -71,8 +72,9 @@ class AdapterClient:
         return Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_body())
 
     def post_json(self, path: str, obj, headers: dict | None = None) -> Reply:
-        return self.request("POST", path, {"Content-Type": "application/json", **(headers or {})},
-                            json.dumps(obj).encode("utf-8"))
+        return self.request(
+            "POST", path, {"Content-Type": "application/json", **(headers or {})}, json.dumps(obj).encode("utf-8")
+        )
 
 
 _clients: dict[str, AdapterClient] = {}

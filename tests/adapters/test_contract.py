@@ -11,8 +11,12 @@ from core.generate import SamplingParams, generate
 from core.schema import MAX_BODY_BYTES
 
 GREEDY = {"prompt": "Hello world,", "max_tokens": 32, "temperature": 0}
-CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello world,"}],
-        "max_tokens": 24, "temperature": 0.7, "seed": 11}
+CHAT = {
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello world,"}],
+    "max_tokens": 24,
+    "temperature": 0.7,
+    "seed": 11,
+}
 
 
 def sse_events(body: bytes) -> list:
@@ -37,12 +41,17 @@ def test_completion_text_is_the_core_engines_text(client, loaded):
     reply = client.post_json("/v1/completions", GREEDY)
     assert reply.status == 200
     body = reply.json()
-    expected = generate(loaded.model, loaded.tokenizer, "Hello world,", SamplingParams(max_new_tokens=32, temperature=0))
+    expected = generate(
+        loaded.model, loaded.tokenizer, "Hello world,", SamplingParams(max_new_tokens=32, temperature=0)
+    )
     assert body["object"] == "text_completion" and body["model"] == "tinyllm"
     assert body["choices"][0]["text"] == expected.text == " this is a tiny dataset line 1."
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": expected.prompt_tokens, "completion_tokens": expected.completion_tokens,
-                             "total_tokens": expected.prompt_tokens + expected.completion_tokens}
+    assert body["usage"] == {
+        "prompt_tokens": expected.prompt_tokens,
+        "completion_tokens": expected.completion_tokens,
+        "total_tokens": expected.prompt_tokens + expected.completion_tokens,
+    }
     assert body["id"] == "cmpl-" + reply.headers["x-request-id"]
 
 
@@ -76,8 +85,13 @@ def test_models_health_and_openapi(client, loaded):
     models = client.request("GET", "/v1/models")
     assert models.status == 200 and models.json()["data"][0]["id"] == "tinyllm"
     health = client.request("GET", "/healthz").json()
-    assert health == {"status": "ok", "model": "tinyllm", "engine": "numpy",
-                      "manifest_sha256": loaded.manifest_sha256, "context_tokens": 256}
+    assert health == {
+        "status": "ok",
+        "model": "tinyllm",
+        "engine": "numpy",
+        "manifest_sha256": loaded.manifest_sha256,
+        "context_tokens": 256,
+    }
     doc = client.request("GET", "/openapi.json").json()
     assert doc["openapi"].startswith("3.") and "/v1/completions" in doc["paths"]
 
@@ -87,18 +101,21 @@ def test_invalid_json_is_400(client):
     assert "not valid JSON" in assert_openai_error(reply, 400)["message"]
 
 
-@pytest.mark.parametrize("body, param, limit", [
-    ({"prompt": "Hi", "max_tokens": 100000}, "max_tokens", "255"),
-    ({"prompt": "Hi", "temperature": 9}, "temperature", "2.0"),
-    ({"prompt": "Hi", "stop": ["a", "b", "c", "d", "e"]}, "stop", "4"),
-    ({"prompt": "x" * 5000}, "prompt", "4096"),
-    ({"prompt": "Hello " * 60, "max_tokens": 200}, "max_tokens", "256"),
-    ({"prompt": "Hello " * 300, "max_tokens": 1}, "prompt", "256"),
-    ({"prompt": "Hi", "n": 5}, "n", "4"),
-    ({"prompt": "Hi", "suffix": "!"}, "suffix", None),
-    ({"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function"}]}, "tools", None),
-    ({"messages": "hi"}, "messages", None),
-])
+@pytest.mark.parametrize(
+    "body, param, limit",
+    [
+        ({"prompt": "Hi", "max_tokens": 100000}, "max_tokens", "255"),
+        ({"prompt": "Hi", "temperature": 9}, "temperature", "2.0"),
+        ({"prompt": "Hi", "stop": ["a", "b", "c", "d", "e"]}, "stop", "4"),
+        ({"prompt": "x" * 5000}, "prompt", "4096"),
+        ({"prompt": "Hello " * 60, "max_tokens": 200}, "max_tokens", "256"),
+        ({"prompt": "Hello " * 300, "max_tokens": 1}, "prompt", "256"),
+        ({"prompt": "Hi", "n": 5}, "n", "4"),
+        ({"prompt": "Hi", "suffix": "!"}, "suffix", None),
+        ({"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function"}]}, "tools", None),
+        ({"messages": "hi"}, "messages", None),
+    ],
+)
 def test_invalid_fields_are_400_naming_the_field_and_the_limit(client, body, param, limit):
     route = "/v1/chat/completions" if "messages" in body else "/v1/completions"
     error = assert_openai_error(client.post_json(route, body), 400, param)

@@ -20,10 +20,18 @@ def test_every_platform_cites_its_sources_and_the_stack_memory():
     assert (BY_CLOUD["aws"].memory_gb, BY_CLOUD["gcp"].memory_gb, BY_CLOUD["azure"].memory_gb) == (1.0, 1.0, 2.0)
 
 
-@pytest.mark.parametrize("cloud, seconds, billed", [
-    ("aws", 0.0042, 0.005), ("aws", 0.0001, 0.001), ("gcp", 0.0042, 0.1), ("gcp", 0.1001, 0.2),
-    ("azure", 0.0042, 1.0), ("azure", 1.05, 1.1), ("azure", 1.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "cloud, seconds, billed",
+    [
+        ("aws", 0.0042, 0.005),
+        ("aws", 0.0001, 0.001),
+        ("gcp", 0.0042, 0.1),
+        ("gcp", 0.1001, 0.2),
+        ("azure", 0.0042, 1.0),
+        ("azure", 1.05, 1.1),
+        ("azure", 1.0, 1.0),
+    ],
+)
 def test_a_request_billed_alone_gets_the_minimum_and_the_rounding(cloud, seconds, billed):
     assert billed_alone(seconds, BY_CLOUD[cloud]) == pytest.approx(billed)
 

@@ -21,9 +21,24 @@ def rows(table: str) -> dict[str, list[str]]:
 
 def test_quick_bench_prints_and_writes_both_tables(model_dir, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "engine", "--only", "http", "--model-dir", str(model_dir),
-         "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "engine",
+            "--only",
+            "http",
+            "--model-dir",
+            str(model_dir),
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     engine, http = (tmp_path / "engine.md").read_text(), (tmp_path / "http.md").read_text()

@@ -9,11 +9,10 @@ Wheels come from the shared wheel cache (infra.bundle_deps.WHEEL_CACHE), so only
 from __future__ import annotations
 
 import pytest
+from bundle_packages import CLOUDS
 
 from infra import bundle
 from infra.bundle_deps import Runtime
-
-from bundle_packages import CLOUDS
 
 
 @pytest.fixture(scope="session")
@@ -30,4 +29,3 @@ def aws_x86_64_bundle(build_package) -> bundle.Bundle:
 def local_bundles(model_dir, tmp_path_factory) -> dict[str, bundle.Bundle]:
     dist = tmp_path_factory.mktemp("dist-local")
     return {cloud: bundle.build(cloud, runtime=Runtime.local(), dist=dist) for cloud in CLOUDS}
-

@@ -40,11 +40,22 @@ def call_aws():
         aws_request_id = str(uuid.uuid4())
 
     event = {  # a Lambda function URL event, payload format 2.0 (the fields the AWS documentation lists)
-        "version": "2.0", "routeKey": "$default", "rawPath": request["path"], "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": request["path"],
+        "rawQueryString": "",
         "headers": {k.lower(): v for k, v in headers.items()},
-        "requestContext": {"http": {"method": "POST", "path": request["path"], "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1", "userAgent": "bundle-smoke"}},
-        "body": body.decode("utf-8"), "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": "POST",
+                "path": request["path"],
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bundle-smoke",
+            }
+        },
+        "body": body.decode("utf-8"),
+        "isBase64Encoded": False,
     }
     result = handler.handler(event, LambdaContext())
     return result["statusCode"], result["body"].encode("utf-8")
@@ -90,13 +101,20 @@ def foreign(path: str) -> bool:
     return not path.startswith(stdlib_dirs) or "site-packages" in path  # the interpreter's own packages count
 
 
-foreign_modules = sorted(name for name, module in list(sys.modules.items())
-                         if name != "__main__" and getattr(module, "__file__", None) and foreign(module.__file__))
-Path(result_path).write_text(json.dumps({
-    "status": status,
-    "body": reply.decode("utf-8"),
-    "model_dir": str(core.artifacts.resolve_model_dir().resolve()),
-    "torch_importable": torch_importable,
-    "foreign_modules": foreign_modules,
-    "sys_path": sys.path,
-}))
+foreign_modules = sorted(
+    name
+    for name, module in list(sys.modules.items())
+    if name != "__main__" and getattr(module, "__file__", None) and foreign(module.__file__)
+)
+Path(result_path).write_text(
+    json.dumps(
+        {
+            "status": status,
+            "body": reply.decode("utf-8"),
+            "model_dir": str(core.artifacts.resolve_model_dir().resolve()),
+            "torch_importable": torch_importable,
+            "foreign_modules": foreign_modules,
+            "sys_path": sys.path,
+        }
+    )
+)

@@ -6,31 +6,32 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import pytest
+from bundle_packages import CLOUDS, zip_names
 
 from core.artifacts import verify
 from infra import bundle
 from infra.bundle import REPO_ROOT, TARGETS
 from infra.bundle_deps import Runtime
 
-from bundle_packages import CLOUDS, zip_names
-
 ADAPTER_FILES = {"gcp": {"main.py"}, "aws": {"handler.py"}, "azure": {"function_app.py", "host.json"}}
 VENDOR_DIR = {"aws": "", "azure": ".python_packages/lib/site-packages"}
 # the import packages (and numpy's bundled shared libraries) each vendoring cloud ships, besides .dist-info dirs
-VENDORED_TOP_LEVEL = {"aws": {"numpy", "numpy.libs", "tokenizers"},
-                      "azure": {"azure", "werkzeug", "markupsafe", "numpy", "numpy.libs", "tokenizers"}}
+VENDORED_TOP_LEVEL = {
+    "aws": {"numpy", "numpy.libs", "tokenizers"},
+    "azure": {"azure", "werkzeug", "markupsafe", "numpy", "numpy.libs", "tokenizers"},
+}
 NEVER = {"torch", "transformers", "huggingface_hub", "tests", "__pycache__"}  # at any depth
 
 
 def dist_info_stem(pin: str) -> str:
-    """"azure-functions==1.26.0" -> "azure_functions-1.26.0", as a wheel names its .dist-info directory."""
+    """ "azure-functions==1.26.0" -> "azure_functions-1.26.0", as a wheel names its .dist-info directory."""
     name, version = pin.split("==")
     return f"{name.replace('-', '_').lower()}-{version}"
 
 
 def top_level(names: list[str], under: str = "") -> set[str]:
     prefix = f"{under}/" if under else ""
-    return {name[len(prefix):].split("/")[0] for name in names if name.startswith(prefix)}
+    return {name[len(prefix) :].split("/")[0] for name in names if name.startswith(prefix)}
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
@@ -43,8 +44,11 @@ def test_adapter_sits_at_the_package_root_unchanged(cloud, target_bundles):
 
 def source_files(folder: Path) -> dict[str, bytes]:
     """Every file under a source folder (relative name -> bytes), without what running the code leaves behind."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
@@ -96,8 +100,11 @@ def test_no_training_stack_tests_caches_or_scripts(cloud, target_bundles):
 
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_package_root_holds_only_adapter_core_model_and_dependencies(cloud, target_bundles):
-    expected = ADAPTER_FILES[cloud] | {"core", "model"} | {"gcp": {"requirements.txt"}, "azure": {".python_packages"},
-                                                            "aws": VENDORED_TOP_LEVEL["aws"]}[cloud]
+    expected = (
+        ADAPTER_FILES[cloud]
+        | {"core", "model"}
+        | {"gcp": {"requirements.txt"}, "azure": {".python_packages"}, "aws": VENDORED_TOP_LEVEL["aws"]}[cloud]
+    )
     root = {n for n in top_level(zip_names(target_bundles[cloud])) if not n.endswith(".dist-info")}
     assert root == expected
 

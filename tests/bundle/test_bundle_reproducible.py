@@ -7,10 +7,9 @@ import hashlib
 import zipfile
 
 import pytest
+from bundle_packages import CLOUDS
 
 from infra import bundle
-
-from bundle_packages import CLOUDS
 
 MIB = 1024 * 1024
 

@@ -9,10 +9,15 @@ from infra import bundle
 from infra.bundle_deps import Runtime, prune
 
 
-@pytest.mark.parametrize("cloud, arch, machine", [
-    ("aws", "arm64", "aarch64"), ("aws", "x86_64", "x86_64"),
-    ("azure", "arm64", "x86_64"), ("gcp", "arm64", "x86_64"),  # only Lambda offers a choice
-])
+@pytest.mark.parametrize(
+    "cloud, arch, machine",
+    [
+        ("aws", "arm64", "aarch64"),
+        ("aws", "x86_64", "x86_64"),
+        ("azure", "arm64", "x86_64"),
+        ("gcp", "arm64", "x86_64"),  # only Lambda offers a choice
+    ],
+)
 def test_each_cloud_targets_cpython_3_12_on_its_machine(cloud, arch, machine):
     assert bundle.target_runtime(cloud, arch) == Runtime("3.12", machine)
 
@@ -34,10 +39,20 @@ def test_unknown_cloud_or_arch_is_refused_before_any_work(tmp_path):
 
 
 def test_prune_removes_what_no_runtime_reads_and_keeps_the_rest(tmp_path):
-    kept = ["pkg/__init__.py", "pkg/testing/__init__.py", "pkg/core.so", "pkg-1.0.dist-info/METADATA",
-            "pkg-1.0.dist-info/WHEEL"]
-    removed = ["bin/pkg-cli", "pkg/tests/test_pkg.py", "pkg/__pycache__/core.cpython-312.pyc", "pkg/stray.pyc",
-               "pkg-1.0.dist-info/RECORD"]
+    kept = [
+        "pkg/__init__.py",
+        "pkg/testing/__init__.py",
+        "pkg/core.so",
+        "pkg-1.0.dist-info/METADATA",
+        "pkg-1.0.dist-info/WHEEL",
+    ]
+    removed = [
+        "bin/pkg-cli",
+        "pkg/tests/test_pkg.py",
+        "pkg/__pycache__/core.cpython-312.pyc",
+        "pkg/stray.pyc",
+        "pkg-1.0.dist-info/RECORD",
+    ]
     for name in kept + removed:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)

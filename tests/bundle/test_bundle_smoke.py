@@ -15,21 +15,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundle_packages import CLOUDS, unpack
 
 from core.api import Request, create_app
 from infra.bundle_deps import Runtime, install
 
-from bundle_packages import CLOUDS, unpack
-
 DRIVER = Path(__file__).with_name("drive_package.py")
-COMPLETION = {"path": "/v1/completions",
-              "json": {"prompt": "Hello world,", "max_tokens": 12, "temperature": 0}}
+COMPLETION = {"path": "/v1/completions", "json": {"prompt": "Hello world,", "max_tokens": 12, "temperature": 0}}
 
 
 def expected_text(model_dir: Path) -> str:
     """The completion this repository's core gives for COMPLETION, in this process."""
-    reply = create_app(str(model_dir)).handle(Request.of(
-        "POST", COMPLETION["path"], {"content-type": "application/json"}, json.dumps(COMPLETION["json"]).encode()))
+    reply = create_app(str(model_dir)).handle(
+        Request.of(
+            "POST", COMPLETION["path"], {"content-type": "application/json"}, json.dumps(COMPLETION["json"]).encode()
+        )
+    )
     assert reply.status == 200
     return json.loads(reply.read())["choices"][0]["text"]
 
@@ -37,9 +38,22 @@ def expected_text(model_dir: Path) -> str:
 def run_isolated(cloud: str, root: Path, extra_paths: list[Path], result: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYLLM_")}  # the model must come from root
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", str(DRIVER), cloud, str(root), str(result), json.dumps(COMPLETION),
-         *map(str, extra_paths)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(DRIVER),
+            cloud,
+            str(root),
+            str(result),
+            json.dumps(COMPLETION),
+            *map(str, extra_paths),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(result.read_text())
@@ -47,8 +61,7 @@ def run_isolated(cloud: str, root: Path, extra_paths: list[Path], result: Path) 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the packages' wheels are manylinux ones")
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_unpacked_package_serves_a_completion_with_nothing_else_on_the_path(cloud, local_bundles, model_dir,
-                                                                           tmp_path):
+def test_unpacked_package_serves_a_completion_with_nothing_else_on_the_path(cloud, local_bundles, model_dir, tmp_path):
     root = unpack(local_bundles[cloud], tmp_path / "package")
     extra = []
     if cloud == "gcp":  # Cloud Run functions installs requirements.txt; do the same, apart from the package

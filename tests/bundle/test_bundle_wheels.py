@@ -26,8 +26,7 @@ def runs_on_cp312(tag: str, machine: str) -> bool:
     python, abi, platform = tag.split("-")
     if python == "py3" and abi == "none" and platform == "any":
         return True
-    abi_ok = abi == "cp312" == python or (abi == "abi3" and re.fullmatch(r"cp3(\d+)", python)
-                                          and int(python[3:]) <= 12)
+    abi_ok = abi == "cp312" == python or (abi == "abi3" and re.fullmatch(r"cp3(\d+)", python) and int(python[3:]) <= 12)
     return bool(abi_ok) and re.fullmatch(rf"manylinux(2014|_2_\d+)_{machine}", platform) is not None
 
 
@@ -40,8 +39,11 @@ def elf_machine(path: Path) -> str:
 @pytest.fixture(params=["aws-arm64", "aws-x86_64", "azure"])
 def target(request, target_bundles, aws_x86_64_bundle):
     """(package, the Linux machine its cloud runs it on)."""
-    return {"aws-arm64": (target_bundles["aws"], "aarch64"), "aws-x86_64": (aws_x86_64_bundle, "x86_64"),
-            "azure": (target_bundles["azure"], "x86_64")}[request.param]
+    return {
+        "aws-arm64": (target_bundles["aws"], "aarch64"),
+        "aws-x86_64": (aws_x86_64_bundle, "x86_64"),
+        "azure": (target_bundles["azure"], "x86_64"),
+    }[request.param]
 
 
 def test_every_wheel_is_tagged_for_the_target_runtime(target):

@@ -105,16 +105,23 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
     if type_ == "gcp:storage/bucket:Bucket":
         return {"name": f"{name}-bucket"}
     if type_ == "gcp:artifactregistry/repository:Repository":
-        return {"project": "my-project", "name": inputs["repositoryId"],
-                "id": f"projects/my-project/locations/{inputs['location']}/repositories/{inputs['repositoryId']}"}
+        return {
+            "project": "my-project",
+            "name": inputs["repositoryId"],
+            "id": f"projects/my-project/locations/{inputs['location']}/repositories/{inputs['repositoryId']}",
+        }
     if type_ == "gcp:cloudfunctionsv2/function:Function":
         # As the API reports them: `url` in the cloudfunctions.net form, `serviceConfig.uri` the Cloud Run one.
         service_config = with_fields(
             inputs.get("serviceConfig", {}),
             service=f"projects/my-project/locations/{inputs['location']}/services/{inputs['name']}",
-            uri=f"https://{inputs['name']}-abc123xyz-ew.a.run.app")
-        return {"project": "my-project", "serviceConfig": service_config,
-                "url": f"https://{inputs['location']}-my-project.cloudfunctions.net/{inputs['name']}"}
+            uri=f"https://{inputs['name']}-abc123xyz-ew.a.run.app",
+        )
+        return {
+            "project": "my-project",
+            "serviceConfig": service_config,
+            "url": f"https://{inputs['location']}-my-project.cloudfunctions.net/{inputs['name']}",
+        }
     if type_.startswith("azure-native:"):
         provider_type = {
             "azure-native:resources:ResourceGroup": "",
@@ -133,8 +140,10 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
             extra["name"] = inputs["accountName"]
             extra["primaryEndpoints"] = {"blob": f"https://{inputs['accountName']}.blob.core.windows.net/"}
         if type_ == "azure-native:applicationinsights:Component":
-            extra["connectionString"] = ("InstrumentationKey=00000000-0000-0000-0000-000000000001;"
-                                         "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/")
+            extra["connectionString"] = (
+                "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+                "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/"
+            )
         if type_ == "azure-native:web:WebApp":
             extra["defaultHostName"] = f"{name}.azurewebsites.net"
             extra["identity"] = {"type": "SystemAssigned", "principalId": "11111111-2222-3333-4444-555555555555"}
@@ -158,8 +167,11 @@ class RecordingMocks(mocks.Mocks):
             return {"projectId": "my-project", "number": GCP_PROJECT_NUMBER, "name": "my-project"}, []
         if args.token == "azure-native:resources:getResourceGroup":  # an existing group (tinyllm:resourceGroupName)
             group = args.args["resourceGroupName"]
-            return {"name": group, "location": "westeurope",
-                    "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}"}, []
+            return {
+                "name": group,
+                "location": "westeurope",
+                "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}",
+            }, []
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": SUBSCRIPTION, "tenantId": SUBSCRIPTION, "clientId": "c", "objectId": "o"}, []
         raise AssertionError(f"unexpected invoke {args.token}")

@@ -76,8 +76,13 @@ class PackServer:
     """The policy pack's own gRPC server, started as the Pulumi CLI starts it."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, str(POLICY_DIR / "__main__.py")], cwd=POLICY_DIR,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(POLICY_DIR / "__main__.py")],
+            cwd=POLICY_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         port = self.process.stdout.readline().strip()
         assert port.isdigit(), self.process.stderr.read()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -107,9 +112,14 @@ class PackServer:
         for r in resources:
             request = analyzer_pb2.AnalyzeRequest(type=r.type, name=r.name, urn=r.urn, properties=_struct(r.inputs))
             diagnostics += self.stub.Analyze(request).diagnostics
-        stack = analyzer_pb2.AnalyzeStackRequest(resources=[
-            analyzer_pb2.AnalyzerResource(type=r.type, name=r.name, urn=r.urn, properties=_struct(r.outputs or r.inputs))
-            for r in resources])
+        stack = analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type, name=r.name, urn=r.urn, properties=_struct(r.outputs or r.inputs)
+                )
+                for r in resources
+            ]
+        )
         diagnostics += self.stub.AnalyzeStack(stack).diagnostics
         return [Verdict(d.policyName, d.enforcementLevel == MANDATORY, d.message) for d in diagnostics]
 

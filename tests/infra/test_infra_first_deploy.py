@@ -27,29 +27,39 @@ INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 # -- GCP ----------------------------------------------------------------------------------------------------------
 def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run_stack):
     deployment = run_stack("gcp")
-    build_email = next(a.inputs["accountId"] for a in deployment.of_type("gcp:serviceaccount/account:Account")
-                       if a.inputs["accountId"].endswith("-build"))
+    build_email = next(
+        a.inputs["accountId"]
+        for a in deployment.of_type("gcp:serviceaccount/account:Account")
+        if a.inputs["accountId"].endswith("-build")
+    )
     project_grants = deployment.of_type("gcp:projects/iAMMember:IAMMember")
     (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == "roles/storage.objectViewer"]
     assert source_read["member"].startswith(f"serviceAccount:{build_email}@")
     bucket = f"projects/_/buckets/gcf-v2-sources-{GCP_PROJECT_NUMBER}-europe-west1"
     assert source_read["condition"]["expression"] == (
-        f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/objects/")')
+        f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/objects/")'
+    )
     # Every other project-level grant is unconditioned logWriter: no project-wide storage access anywhere.
     assert [g.inputs["role"] for g in project_grants if "condition" not in g.inputs] == ["roles/logging.logWriter"]
 
 
 def test_gcp_a_condition_for_another_bucket_is_not_the_allow_listed_scope():
-    props = {"role": "roles/storage.objectViewer", "member": "serviceAccount:b@p.iam.gserviceaccount.com",
-             "condition": {"expression": 'resource.name.startsWith("projects/_/buckets/")'}}
+    props = {
+        "role": "roles/storage.objectViewer",
+        "member": "serviceAccount:b@p.iam.gserviceaccount.com",
+        "condition": {"expression": 'resource.name.startsWith("projects/_/buckets/")'},
+    }
     assert any("allow-list" in v for v in violations("gcp:projects/iAMMember:IAMMember", props))
 
 
 def test_gcp_function_waits_for_every_build_grant_through_a_sleep_triggered_by_their_ids(run_stack):
     deployment = run_stack("gcp")
     sleep = deployment.one("time:index/sleep:Sleep")
-    grants = [r for r in deployment.resources if r.name.startswith("tinyllm-build-")
-              and r.type != "gcp:serviceaccount/account:Account"]
+    grants = [
+        r
+        for r in deployment.resources
+        if r.name.startswith("tinyllm-build-") and r.type != "gcp:serviceaccount/account:Account"
+    ]
     assert len(grants) == 4
     assert sleep.inputs["createDuration"] == "60s"
     # Triggers are the grants' ids: the wait runs again only when a grant is replaced, not on every update.
@@ -79,10 +89,13 @@ def test_gcp_required_apis_are_listed_in_the_readme_and_the_ci_guide():
 
 
 # -- names by principal (GCP bindings, AWS permissions) -----------------------------------------------------------
-@pytest.mark.parametrize("stack,resource_type,members", [
-    ("gcp", INVOKER, ["user:alice@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]),
-    ("aws", PERMISSION, ["111111111111", "arn:aws:iam::222222222222:role/caller"]),
-])
+@pytest.mark.parametrize(
+    "stack,resource_type,members",
+    [
+        ("gcp", INVOKER, ["user:alice@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]),
+        ("aws", PERMISSION, ["111111111111", "arn:aws:iam::222222222222:role/caller"]),
+    ],
+)
 def test_removing_one_principal_leaves_the_others_grants_untouched(run_stack, stack, resource_type, members):
     def grants_of(deployment):
         return {(r.name, r.inputs.get("statementId")) for r in deployment.of_type(resource_type)}
@@ -204,13 +217,16 @@ count=$(wc -l < "{tmp_path}/calls")
 def test_the_push_retries_until_success_and_stops_after_the_last_try(tmp_path, failures, tries, exit_code, calls):
     bin_dir = fake_az(tmp_path, failures)
     command = push_command("rg", "app", "dist/azure.zip", "sub-1", tries=tries, delay=0)
-    result = subprocess.run(["/bin/sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["/bin/sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == exit_code
     lines = (tmp_path / "calls").read_text().splitlines()
     assert len(lines) == calls
-    assert lines[0] == ("functionapp deployment source config-zip --resource-group rg --name app --src "
-                        f"dist/azure.zip --subscription sub-1 --build-remote false --timeout {PUSH_TIMEOUT_SECONDS}")
+    assert lines[0] == (
+        "functionapp deployment source config-zip --resource-group rg --name app --src "
+        f"dist/azure.zip --subscription sub-1 --build-remote false --timeout {PUSH_TIMEOUT_SECONDS}"
+    )
     if exit_code:
         assert f"package push failed {tries} times" in result.stderr
 
@@ -222,11 +238,14 @@ def test_config_defaults_are_the_dataclass_defaults():
     assert DEFAULTS["max_instances"] == StackConfig.__dataclass_fields__["max_instances"].default
 
 
-@pytest.mark.parametrize("key,raw,message", [
-    ("memoryMb", "lots", "tinyllm:memoryMb must be an integer"),
-    ("public", "yes", "tinyllm:public must be true or false"),
-    ("invokers", "user:a@example.com", "tinyllm:invokers must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    "key,raw,message",
+    [
+        ("memoryMb", "lots", "tinyllm:memoryMb must be an integer"),
+        ("public", "yes", "tinyllm:public must be true or false"),
+        ("invokers", "user:a@example.com", "tinyllm:invokers must be a list of strings"),
+    ],
+)
 def test_malformed_config_values_name_the_key(key, raw, message):
     values = {"tinyllm:cloud": "gcp", "gcp:region": "europe-west1", f"tinyllm:{key}": raw}
     with pytest.raises(ConfigError, match=message):

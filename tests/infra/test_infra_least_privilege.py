@@ -39,7 +39,8 @@ def test_gcp_public_grants_run_invoker_to_allusers_only_on_the_service_and_only_
     deployment = run_stack("gcp", public=True)
     invokers = [g for g in all_grants(deployment) if g.permission == "roles/run.invoker"]
     assert [(g.permission, g.scope_kind, g.principal) for g in invokers] == [
-        ("roles/run.invoker", "cloud-run-service", "allUsers")]
+        ("roles/run.invoker", "cloud-run-service", "allUsers")
+    ]
     assert all_violations(deployment, allow_public=True) == []
     assert any("public principal allUsers" in v for v in all_violations(deployment, allow_public=False))
 
@@ -112,25 +113,50 @@ def test_azure_role_assignments_are_on_the_storage_account_and_the_insights_comp
 
 
 # The rules must be able to fail: each of these is a mistake public examples make.
-@pytest.mark.parametrize("resource_type,props,expected", [
-    ("aws:iam/rolePolicy:RolePolicy",
-     {"role": "r", "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]})},
-     "wildcard"),
-    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-     {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}, "allow-list"),
-    ("gcp:projects/iAMMember:IAMMember", {"project": "p", "role": "roles/editor", "member": "serviceAccount:x"},
-     "primitive"),
-    ("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", {"role": "roles/run.invoker", "member": "allUsers"},
-     "public principal"),
-    ("azure-native:authorization:RoleAssignment",
-     {"scope": "/subscriptions/s", "principalId": "p",
-      "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/"
-                          "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"},
-     "allow-list"),
-    ("azure-native:storage:StorageAccount",
-     {"allowSharedKeyAccess": True, "allowBlobPublicAccess": False, "minimumTlsVersion": "TLS1_2"}, "shared key"),
-    ("gcp:storage/bucket:Bucket", {"uniformBucketLevelAccess": True}, "public access prevention"),
-    ("aws:lambda/function:Function", {"name": "f"}, "cost cap"),
-])
+@pytest.mark.parametrize(
+    "resource_type,props,expected",
+    [
+        (
+            "aws:iam/rolePolicy:RolePolicy",
+            {
+                "role": "r",
+                "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}),
+            },
+            "wildcard",
+        ),
+        (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+            "allow-list",
+        ),
+        (
+            "gcp:projects/iAMMember:IAMMember",
+            {"project": "p", "role": "roles/editor", "member": "serviceAccount:x"},
+            "primitive",
+        ),
+        (
+            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+            {"role": "roles/run.invoker", "member": "allUsers"},
+            "public principal",
+        ),
+        (
+            "azure-native:authorization:RoleAssignment",
+            {
+                "scope": "/subscriptions/s",
+                "principalId": "p",
+                "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/"
+                "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+            },
+            "allow-list",
+        ),
+        (
+            "azure-native:storage:StorageAccount",
+            {"allowSharedKeyAccess": True, "allowBlobPublicAccess": False, "minimumTlsVersion": "TLS1_2"},
+            "shared key",
+        ),
+        ("gcp:storage/bucket:Bucket", {"uniformBucketLevelAccess": True}, "public access prevention"),
+        ("aws:lambda/function:Function", {"name": "f"}, "cost cap"),
+    ],
+)
 def test_rules_reject_common_mistakes(resource_type, props, expected):
     assert any(expected in v for v in violations(resource_type, props))

@@ -53,8 +53,12 @@ def test_gcp_configured_invokers_pass(pack, run_stack):
 def test_a_value_unknown_during_preview_is_reported_as_not_checkable_yet_not_as_passing_or_failing(pack, run_stack):
     unknown = next(iter(UNKNOWN_SENTINELS))
     resources = from_deployment(run_stack("aws"))
-    previewed = [StackResource(r.type, r.name, {**r.inputs, "policy": unknown}, {**r.outputs, "policy": unknown})
-                 if r.type == "aws:iam/rolePolicy:RolePolicy" else r for r in resources]
+    previewed = [
+        StackResource(r.type, r.name, {**r.inputs, "policy": unknown}, {**r.outputs, "policy": unknown})
+        if r.type == "aws:iam/rolePolicy:RolePolicy"
+        else r
+        for r in resources
+    ]
     verdicts = pack.verdicts(previewed, PRIVATE)
     assert [v for v in verdicts if v.mandatory] == []
     assert any("can't run policy" in v.message for v in verdicts)

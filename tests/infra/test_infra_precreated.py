@@ -36,11 +36,14 @@ def stack_grants(deployment):
 
 # -- GCP: pre-created service accounts ------------------------------------------------------------------------------
 
+
 def test_gcp_default_creates_both_accounts_and_grants_the_build_account_its_project_roles(run_stack):
     deployment = run_stack("gcp")
     assert {r.inputs["accountId"] for r in deployment.of_type(ACCOUNT)} == {"tinyllm-run", "tinyllm-build"}
     assert {(g.permission, g.scope_kind) for g in stack_grants(deployment)} >= {
-        ("roles/logging.logWriter", "project"), ("roles/storage.objectViewer", "gcf-v2-sources-bucket")}
+        ("roles/logging.logWriter", "project"),
+        ("roles/storage.objectViewer", "gcf-v2-sources-bucket"),
+    }
 
 
 def test_gcp_precreated_accounts_create_no_account_and_are_the_functions_identities(run_stack):
@@ -59,7 +62,8 @@ def test_gcp_precreated_build_account_gets_only_roles_on_this_stacks_own_resourc
     # project binding shared by every stack using the account would be removed by the first stack destroyed.
     assert {(g.permission, g.scope_kind) for g in found} == {
         ("roles/artifactregistry.writer", "artifact-registry-repository"),
-        ("roles/storage.objectViewer", "storage-bucket")}
+        ("roles/storage.objectViewer", "storage-bucket"),
+    }
     assert {g.principal for g in found} == {f"serviceAccount:{BUILDER}"}  # the runtime account gets nothing
     assert [v for r in deployment.resources for v in violations(r.type, r.inputs)] == []
     wait = deployment.one("time:index/sleep:Sleep").inputs
@@ -79,34 +83,49 @@ def test_the_pack_accepts_the_precreated_accounts_and_a_pr_stack_using_them(pack
         assert pack.violations(from_deployment(run_stack("gcp", namePrefix=prefix, **ACCOUNTS)), PRIVATE) == []
 
 
-@pytest.mark.parametrize("member", [
-    "serviceAccount:intruder@my-project.iam.gserviceaccount.com",  # any other account
-    "serviceAccount:314159265358-compute@developer.gserviceaccount.com",  # the default compute account (Editor)
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        "serviceAccount:intruder@my-project.iam.gserviceaccount.com",  # any other account
+        "serviceAccount:314159265358-compute@developer.gserviceaccount.com",  # the default compute account (Editor)
+    ],
+)
 def test_a_grant_to_any_other_account_is_still_an_ownership_violation(pack, run_stack, member):
     resources = from_deployment(run_stack("gcp", **ACCOUNTS))
     writer = next(r for r in resources if r.type == "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
-    stolen = StackResource(writer.type, "stolen-writer", {**writer.inputs, "member": member},
-                           {**writer.outputs, "member": member})
+    stolen = StackResource(
+        writer.type, "stolen-writer", {**writer.inputs, "member": member}, {**writer.outputs, "member": member}
+    )
     assert any("not an identity of this stack" in message for message in pack.violations(resources + [stolen], PRIVATE))
     # The same rule as a plain function: only the function's own two accounts count as this stack's.
     as_rules = [Resource(r.type, r.name, r.outputs) for r in resources + [stolen]]
     assert [p for p in ownership_violations(as_rules) if "stolen-writer" in p] == [
-        f"stolen-writer: roles/artifactregistry.writer granted to {member}, which is not an identity of this stack"]
+        f"stolen-writer: roles/artifactregistry.writer granted to {member}, which is not an identity of this stack"
+    ]
 
 
 GCP = {"tinyllm:cloud": "gcp", "gcp:region": "europe-west1"}
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"tinyllm:runtimeServiceAccount": "tinyllm-runtime"}, "buildServiceAccount is required"),
-    ({"tinyllm:buildServiceAccount": "tinyllm-builder"}, "runtimeServiceAccount is required"),
-    ({"tinyllm:runtimeServiceAccount": "x", "tinyllm:buildServiceAccount": "tinyllm-builder"}, "user-managed"),
-    ({"tinyllm:runtimeServiceAccount": "123-compute@developer.gserviceaccount.com",
-      "tinyllm:buildServiceAccount": "tinyllm-builder"}, "user-managed"),
-    ({"tinyllm:runtimeServiceAccount": "tinyllm-same", "tinyllm:buildServiceAccount": "tinyllm-same"},
-     "two different accounts"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"tinyllm:runtimeServiceAccount": "tinyllm-runtime"}, "buildServiceAccount is required"),
+        ({"tinyllm:buildServiceAccount": "tinyllm-builder"}, "runtimeServiceAccount is required"),
+        ({"tinyllm:runtimeServiceAccount": "x", "tinyllm:buildServiceAccount": "tinyllm-builder"}, "user-managed"),
+        (
+            {
+                "tinyllm:runtimeServiceAccount": "123-compute@developer.gserviceaccount.com",
+                "tinyllm:buildServiceAccount": "tinyllm-builder",
+            },
+            "user-managed",
+        ),
+        (
+            {"tinyllm:runtimeServiceAccount": "tinyllm-same", "tinyllm:buildServiceAccount": "tinyllm-same"},
+            "two different accounts",
+        ),
+    ],
+)
 def test_gcp_precreated_accounts_are_refused_unless_both_valid_and_distinct(values, message):
     with pytest.raises(ConfigError, match=message):
         from_values({**GCP, **values}.get)
@@ -120,11 +139,13 @@ def test_gcp_account_keys_are_refused_on_other_clouds():
 
 # -- Azure: an existing resource group ------------------------------------------------------------------------------
 
+
 def test_azure_default_creates_its_own_resource_group(run_stack):
     deployment = run_stack("azure")
     group = deployment.one("azure-native:resources:ResourceGroup")
     assert {r.inputs["resourceGroupName"] for r in deployment.resources if "resourceGroupName" in r.inputs} == {
-        group.name}  # the mocks name a created group after its logical name
+        group.name
+    }  # the mocks name a created group after its logical name
 
 
 @pytest.mark.parametrize("group", ["tinyllm", "tinyllmpr"])
@@ -132,8 +153,11 @@ def test_azure_existing_group_is_looked_up_and_holds_every_resource(run_stack, g
     prefix = "tinyllmpr12" if group == "tinyllmpr" else "tinyllm"  # PR stacks share the group tinyllmpr
     deployment = run_stack("azure", resourceGroupName=group, namePrefix=prefix)
     assert deployment.of_type("azure-native:resources:ResourceGroup") == []
-    placed = {r.type: r.inputs.get("resourceGroupName") for r in deployment.resources
-              if r.type.startswith("azure-native:") and r.type != "azure-native:authorization:RoleAssignment"}
+    placed = {
+        r.type: r.inputs.get("resourceGroupName")
+        for r in deployment.resources
+        if r.type.startswith("azure-native:") and r.type != "azure-native:authorization:RoleAssignment"
+    }
     assert set(placed.values()) == {group}, placed
     push = deployment.one("command:local:Command").inputs["create"]
     assert f"--resource-group {group} " in push
@@ -173,13 +197,17 @@ def test_the_documented_build_grant_condition_is_the_programs_own(tmp_path):
     (command,) = re.findall(r"(printf '\{\"title\".*?) > gcf-sources-condition\.json", DOCS.read_text(), re.S)
     script = f'bucket="projects/_/buckets/gcf-v2-sources-314-europe-west1"; {command}'
     written = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
-    assert json.loads(written) == {key: value for key, value in gcf_sources_condition("314", "europe-west1").items()
-                                   if key != "description"}
+    assert json.loads(written) == {
+        key: value for key, value in gcf_sources_condition("314", "europe-west1").items() if key != "description"
+    }
 
 
 def test_the_docs_grant_service_account_user_on_the_two_accounts_only():
     commands = DOCS.read_text()
     project_wide = re.findall(r"gcloud projects add-iam-policy-binding[^\n]*(?:\\\n[^\n]*)*", commands)
     assert project_wide and not [c for c in project_wide if "serviceAccountUser" in c or "serviceAccountCreator" in c]
-    assert re.search(r'gcloud iam service-accounts add-iam-policy-binding "\$account@\$1\.iam\.gserviceaccount\.com"'
-                     r'[^\n]*\\\n\s*--member "serviceAccount:\$2" --role roles/iam\.serviceAccountUser', commands)
+    assert re.search(
+        r'gcloud iam service-accounts add-iam-policy-binding "\$account@\$1\.iam\.gserviceaccount\.com"'
+        r'[^\n]*\\\n\s*--member "serviceAccount:\$2" --role roles/iam\.serviceAccountUser',
+        commands,
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -42,25 +41,40 @@ def script(directory: Path, name: str, body: str) -> Path:
 
 def bare_environment(tmp_path: Path, path: str = "/usr/bin:/bin") -> dict[str, str]:
     """An environment with no cloud credentials at all: empty HOME, no config files, no metadata servers."""
-    return {"PATH": path, "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "PYTHONPATH": str(REPO)}
+    return {
+        "PATH": path,
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "PYTHONPATH": str(REPO),
+    }
 
 
 # -- the command --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stack,reason", [
-    ("aws", "no AWS credentials found"),
-    ("gcp", "no GCP credentials found"),
-    ("azure", "the Azure CLI (`az`) is not installed"),
-])
+@pytest.mark.parametrize(
+    "stack,reason",
+    [
+        ("aws", "no AWS credentials found"),
+        ("gcp", "no GCP credentials found"),
+        ("azure", "the Azure CLI (`az`) is not installed"),
+    ],
+)
 def test_without_credentials_it_exits_1_with_one_line_per_problem_and_no_traceback(tmp_path, stack, reason):
-    result = subprocess.run([sys.executable, "-m", "infra.preflight", stack], cwd=REPO, capture_output=True,
-                            text=True, timeout=120, env=bare_environment(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.preflight", stack],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=bare_environment(tmp_path),
+    )
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
     assert problems == [
         "PROBLEM  the Pulumi CLI is not installed (`pulumi` is not on PATH) -> install it "
         "(https://www.pulumi.com/docs/install/), then run `pulumi login`",
-        next(line for line in problems if reason in line)]
+        next(line for line in problems if reason in line),
+    ]
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == f"preflight {stack}: 2 problem(s)"
 
@@ -91,12 +105,20 @@ def run_without_cloud(monkeypatch, stack: str) -> Report:
 
 
 def test_the_stack_config_comes_from_the_cli_when_logged_in_and_is_validated(tmp_path, monkeypatch):
-    config = {"tinyllm:cloud": {"value": "gcp", "secret": False}, "gcp:region": {"value": "us-central1"},
-              "tinyllm:maxInstances": {"value": "7"}, "tinyllm:apiKey": {"value": "[secret]", "secret": True}}
-    bin_dir = script(tmp_path / "bin", "pulumi", f"""
+    config = {
+        "tinyllm:cloud": {"value": "gcp", "secret": False},
+        "gcp:region": {"value": "us-central1"},
+        "tinyllm:maxInstances": {"value": "7"},
+        "tinyllm:apiKey": {"value": "[secret]", "secret": True},
+    }
+    bin_dir = script(
+        tmp_path / "bin",
+        "pulumi",
+        f"""
 if args[0] == "whoami": print("alice")
 elif args[:4] == ["config", "--json", "--stack", "pr-7-gcp"]: print(json.dumps({config!r}))
-else: sys.exit(1)""")
+else: sys.exit(1)""",
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     report = run_without_cloud(monkeypatch, "pr-7-gcp")
     assert report.problems == []
@@ -106,11 +128,18 @@ else: sys.exit(1)""")
 
 
 def test_an_invalid_stack_config_is_a_problem_naming_the_key(tmp_path, monkeypatch):
-    config = {"tinyllm:cloud": {"value": "azure"}, "azure-native:location": {"value": "westeurope"},
-              "tinyllm:namePrefix": {"value": "tinyllmpr10000host"}}
-    bin_dir = script(tmp_path / "bin", "pulumi", f"""
+    config = {
+        "tinyllm:cloud": {"value": "azure"},
+        "azure-native:location": {"value": "westeurope"},
+        "tinyllm:namePrefix": {"value": "tinyllmpr10000host"},
+    }
+    bin_dir = script(
+        tmp_path / "bin",
+        "pulumi",
+        f"""
 if args[0] == "whoami": print("alice")
-else: print(json.dumps({config!r}))""")
+else: print(json.dumps({config!r}))""",
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     report = run_without_cloud(monkeypatch, "pr-10000-azure")
     ((what, _fix),) = report.problems
@@ -122,12 +151,19 @@ else: print(json.dumps({config!r}))""")
 def account_settings(limit: int, unreserved: int, calls: list):
     """GetAccountSettings as documented (API_GetAccountSettings.html), which moto does not implement, answered
     through botocore's own before-send hook so botocore still parses it; every other call goes to moto."""
+
     def handler(request, **kwargs):
         calls.append(request.url)
-        body = {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
-                                 "CodeSizeZipped": 52428800, "ConcurrentExecutions": limit,
-                                 "UnreservedConcurrentExecutions": unreserved},
-                "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0}}
+        body = {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": unreserved,
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0},
+        }
 
         class Raw:
             def stream(self, **_):
@@ -140,8 +176,12 @@ def account_settings(limit: int, unreserved: int, calls: list):
 
 @pytest.fixture
 def aws_session(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "eu-west-1", "MOTO_ALLOW_NONEXISTENT_REGION": "false"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "MOTO_ALLOW_NONEXISTENT_REGION": "false",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield boto3.Session(region_name="eu-west-1")
@@ -166,23 +206,38 @@ def test_aws_reports_the_identity_and_room_for_the_reservation(aws_session):
 def test_aws_new_account_with_a_limit_of_10_cannot_reserve_anything(aws_session):
     report, _ = aws_report(aws_session, limit=10, unreserved=10)
     ((what, fix),) = report.problems
-    assert what == ("AWS Lambda in eu-west-1: reserving 5 would leave 5 of the account's 10 concurrent executions "
-                    "unreserved, below Lambda's minimum of 10")
+    assert what == (
+        "AWS Lambda in eu-west-1: reserving 5 would leave 5 of the account's 10 concurrent executions "
+        "unreserved, below Lambda's minimum of 10"
+    )
     assert "Concurrent executions' quota" in fix and "tinyllm:maxInstances to 0" in fix
     assert "lower tinyllm:maxInstances" not in fix  # no reservation fits at all
 
 
 def test_aws_the_functions_own_reservation_counts_as_room(aws_session):
     iam = aws_session.client("iam")
-    role = iam.create_role(RoleName="tinyllm-role", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]
+    role = iam.create_role(
+        RoleName="tinyllm-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
     lambda_client = aws_session.client("lambda")
-    lambda_client.create_function(FunctionName="tinyllm", Runtime="python3.12", Role=role["Arn"],
-                                  Handler="handler.handler", Code={"ZipFile": package.getvalue()})
+    lambda_client.create_function(
+        FunctionName="tinyllm",
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": package.getvalue()},
+    )
     lambda_client.put_function_concurrency(FunctionName="tinyllm", ReservedConcurrentExecutions=5)
 
     fits, _ = aws_report(aws_session, limit=1000, unreserved=100, max_instances=5)
@@ -198,10 +253,17 @@ def test_aws_max_instances_zero_needs_no_reservation_so_the_limit_is_not_read(aw
     assert "no cost cap" in report.ok[1]
 
 
-@pytest.mark.parametrize("limit,unreserved,current,requested,fits", [
-    (1000, 1000, 0, 900, True), (1000, 1000, 0, 901, False), (10, 10, 0, 1, False), (50, 50, 0, 1, False),
-    (1000, 100, 5, 5, True), (1000, 100, 5, 6, False),
-])
+@pytest.mark.parametrize(
+    "limit,unreserved,current,requested,fits",
+    [
+        (1000, 1000, 0, 900, True),
+        (1000, 1000, 0, 901, False),
+        (10, 10, 0, 1, False),
+        (50, 50, 0, 1, False),
+        (1000, 100, 5, 5, True),
+        (1000, 100, 5, 6, False),
+    ],
+)
 def test_aws_reservation_rule(limit, unreserved, current, requested, fits):
     assert (aws_check.reservation_problem(limit, unreserved, current, requested) is None) == fits
 
@@ -209,11 +271,22 @@ def test_aws_reservation_rule(limit, unreserved, current, requested, fits):
 # -- GCP, against a local double of the token and Service Usage endpoints ----------------------------------------
 def service_account_key(path: Path, token_uri: str) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "key-project", "private_key_id": "1", "private_key": pem,
-        "client_email": "deploy@key-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri}))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "key-project",
+                "private_key_id": "1",
+                "private_key": pem,
+                "client_email": "deploy@key-project.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
@@ -226,10 +299,16 @@ def gcp_routes(disabled: set[str], status: int = 200):
                 return 401, {"error": {"code": 401, "message": "Request had invalid authentication credentials."}}
             if status != 200:
                 return status, {"error": {"code": status, "message": "Permission denied to get service [x]"}}
-            return 200, {"services": [
-                {"name": name.replace("projects/my-project", "projects/314159265358"), "config": {},
-                 "state": "DISABLED" if name.rsplit("/", 1)[-1] in disabled else "ENABLED"}
-                for name in query["names"]]}
+            return 200, {
+                "services": [
+                    {
+                        "name": name.replace("projects/my-project", "projects/314159265358"),
+                        "config": {},
+                        "state": "DISABLED" if name.rsplit("/", 1)[-1] in disabled else "ENABLED",
+                    }
+                    for name in query["names"]
+                ]
+            }
         return 404, {"error": {"code": 404, "message": "not found"}}
 
     return routes
@@ -239,9 +318,13 @@ def gcp_report(tmp_path, disabled=frozenset(), status=200, values=None) -> tuple
     with serve(gcp_routes(set(disabled), status)) as double:
         key = service_account_key(tmp_path / "key.json", f"{double.url}/token")
         report = Report()
-        gcp_check.check(StackConfig(cloud="gcp", region="europe-west1"),
-                        {"gcp:project": "my-project"} if values is None else values, report,
-                        service_usage=double.url, environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
+        gcp_check.check(
+            StackConfig(cloud="gcp", region="europe-west1"),
+            {"gcp:project": "my-project"} if values is None else values,
+            report,
+            service_usage=double.url,
+            environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key)},
+        )
         return report, double.requests
 
 
@@ -250,7 +333,7 @@ def test_gcp_reports_the_service_account_and_that_every_api_is_enabled(tmp_path)
     assert report.problems == []
     assert report.ok[0].startswith("GCP identity: service account deploy@key-project.iam.gserviceaccount.com")
     assert report.ok[1] == f"GCP project my-project: all {len(REQUIRED_APIS)} required APIs enabled"
-    (_, path, query, _), = [r for r in requests if r[0] == "GET"]
+    ((_, path, query, _),) = [r for r in requests if r[0] == "GET"]
     assert path == "/v1/projects/my-project/services:batchGet"
     assert query["names"] == [f"projects/my-project/services/{api}" for api in REQUIRED_APIS]
 
@@ -259,8 +342,7 @@ def test_gcp_disabled_apis_are_named_with_the_command_that_enables_them(tmp_path
     report, _ = gcp_report(tmp_path, disabled={"iam.googleapis.com", "cloudresourcemanager.googleapis.com"})
     ((what, fix),) = report.problems
     assert what == "GCP project my-project: APIs not enabled: iam.googleapis.com, cloudresourcemanager.googleapis.com"
-    assert fix == ("gcloud services enable iam.googleapis.com cloudresourcemanager.googleapis.com "
-                   "--project my-project")
+    assert fix == ("gcloud services enable iam.googleapis.com cloudresourcemanager.googleapis.com --project my-project")
 
 
 def test_gcp_a_refused_api_read_is_a_problem_with_the_permission_to_ask_for(tmp_path):
@@ -276,14 +358,23 @@ def test_gcp_project_falls_back_to_the_credentials_project(tmp_path):
 
 # -- Azure, against a stand-in `az` and a local double of ARM -----------------------------------------------------
 def fake_az(tmp_path: Path, logged_in: bool = True) -> Path:
-    account = {"id": "00000000-0000-0000-0000-0000000000aa", "name": "dev", "tenantId": "t",
-               "user": {"name": "alice@example.com", "type": "user"}, "isDefault": True}
-    return script(tmp_path / "bin", "az", f"""
+    account = {
+        "id": "00000000-0000-0000-0000-0000000000aa",
+        "name": "dev",
+        "tenantId": "t",
+        "user": {"name": "alice@example.com", "type": "user"},
+        "isDefault": True,
+    }
+    return script(
+        tmp_path / "bin",
+        "az",
+        f"""
 if not {logged_in}: sys.exit(print("Please run 'az login' to setup account.", file=sys.stderr) or 1)
 if args[:2] == ["account", "show"]: print(json.dumps({account!r}))
 elif args[:2] == ["account", "get-access-token"]:
     print(json.dumps({{"accessToken": "arm-token", "subscription": args[args.index("--subscription") + 1]}}))
-else: sys.exit(2)""")
+else: sys.exit(2)""",
+    )
 
 
 def azure_report(tmp_path, states: dict[str, str], logged_in=True, values=None) -> tuple[Report, list]:
@@ -294,8 +385,13 @@ def azure_report(tmp_path, states: dict[str, str], logged_in=True, values=None) 
 
     with serve(routes) as double:
         report = Report()
-        azure_check.check(StackConfig(cloud="azure", region="westeurope", memory_mb=2048), values or {}, report,
-                          arm=double.url, environ={"PATH": str(fake_az(tmp_path, logged_in))})
+        azure_check.check(
+            StackConfig(cloud="azure", region="westeurope", memory_mb=2048),
+            values or {},
+            report,
+            arm=double.url,
+            environ={"PATH": str(fake_az(tmp_path, logged_in))},
+        )
         return report, double.requests
 
 
@@ -307,8 +403,9 @@ def test_azure_reports_the_login_subscription_and_registered_providers(tmp_path)
 
 
 def test_azure_unregistered_providers_are_named_with_the_register_command(tmp_path):
-    report, requests = azure_report(tmp_path, {"Microsoft.Insights": "NotRegistered"},
-                                    values={"azure-native:subscriptionId": "sub-from-config"})
+    report, requests = azure_report(
+        tmp_path, {"Microsoft.Insights": "NotRegistered"}, values={"azure-native:subscriptionId": "sub-from-config"}
+    )
     ((what, fix),) = report.problems
     assert what == "Azure subscription sub-from-config: resource providers not registered: Microsoft.Insights"
     assert fix == "az provider register --namespace Microsoft.Insights --subscription sub-from-config"
@@ -322,13 +419,16 @@ def test_azure_without_login_says_az_login(tmp_path):
     assert requests == []
 
 
-
 def test_gcp_credentials_of_an_unexpected_type_are_refused_with_a_reason(tmp_path):
     key = tmp_path / "odd.json"
     key.write_text(json.dumps({"type": "impersonated_service_account"}))
     report = Report()
-    gcp_check.check(StackConfig(cloud="gcp", region="europe-west1"), {"gcp:project": "p"}, report,
-                    environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
+    gcp_check.check(
+        StackConfig(cloud="gcp", region="europe-west1"),
+        {"gcp:project": "p"},
+        report,
+        environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key)},
+    )
     ((what, fix),) = report.problems
     assert "credentials of type 'impersonated_service_account' are not supported" in what
     assert "gcloud auth application-default login" in fix

@@ -6,8 +6,8 @@ import hashlib
 import json
 
 import pytest
-
 from infra_mocks import comparable
+
 from infra.config import ConfigError
 
 # The inventory README.md ("What gets created") documents, per stack, with the committed defaults
@@ -81,7 +81,10 @@ def test_aws_lambda_is_python312_arm64_with_reserved_concurrency_and_its_own_log
     function = deployment.one("aws:lambda/function:Function").inputs
     log_group = deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs
     assert (function["runtime"], function["handler"], function["architectures"]) == (
-        "python3.12", "handler.handler", ["arm64"])
+        "python3.12",
+        "handler.handler",
+        ["arm64"],
+    )
     assert function["reservedConcurrentExecutions"] == 5
     assert function["loggingConfig"]["logGroup"] == log_group["name"] == "/aws/lambda/tinyllm"
     assert log_group["retentionInDays"] == 14
@@ -104,12 +107,19 @@ def test_azure_is_flex_consumption_with_identity_based_storage_and_no_keys(run_s
     assert app["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.12"}
     assert app["functionAppConfig"]["deployment"]["storage"]["authentication"] == {"type": "SystemAssignedIdentity"}
     assert app["functionAppConfig"]["scaleAndConcurrency"]["maximumInstanceCount"] == 40
-    assert set(settings) == {"AzureWebJobsStorage__accountName", "TINYLLM_AZURE_AUTH_LEVEL",
-                             "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+    assert set(settings) == {
+        "AzureWebJobsStorage__accountName",
+        "TINYLLM_AZURE_AUTH_LEVEL",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    }
     assert settings["TINYLLM_AZURE_AUTH_LEVEL"] == "FUNCTION"
     storage = deployment.one("azure-native:storage:StorageAccount").inputs
     assert (storage["allowSharedKeyAccess"], storage["allowBlobPublicAccess"], storage["minimumTlsVersion"]) == (
-        False, False, "TLS1_2")
+        False,
+        False,
+        "TLS1_2",
+    )
     assert "key_command" in deployment.outputs
 
 
@@ -142,17 +152,19 @@ def test_the_api_key_reaches_the_function_only_as_its_sha256(run_stack, stack, p
 def test_running_twice_with_the_same_config_produces_identical_inputs(run_stack, stack):
     def snapshot(deployment):
         # Registration order and key order are async and may vary; the (type, name, inputs) themselves may not.
-        return sorted((r.type, r.name, json.dumps(comparable(r.inputs), sort_keys=True))
-                      for r in deployment.resources)
+        return sorted((r.type, r.name, json.dumps(comparable(r.inputs), sort_keys=True)) for r in deployment.resources)
 
     assert snapshot(run_stack(stack)) == snapshot(run_stack(stack))
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"maxInstances": 0}, "cost cap"),
-    ({"invokers": ["allUsers"]}, "public invoker"),
-    ({"public": True, "invokers": ["user:a@example.com"]}, "meaningless"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"maxInstances": 0}, "cost cap"),
+        ({"invokers": ["allUsers"]}, "public invoker"),
+        ({"public": True, "invokers": ["user:a@example.com"]}, "meaningless"),
+    ],
+)
 def test_unsafe_or_contradictory_config_is_refused_before_any_resource(run_stack, overrides, message):
     with pytest.raises(ConfigError, match=message):
         run_stack("gcp", **overrides)

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_aws_private_requests_are_sigv4_signed_for_lambda_in_the_url_region():
-    headers = auth_headers("aws", {"public": False}, "GET", AWS_URL, None, None,
-                           aws_credentials=Credentials("AKIDEXAMPLE", "secret"))
+    headers = auth_headers(
+        "aws", {"public": False}, "GET", AWS_URL, None, None, aws_credentials=Credentials("AKIDEXAMPLE", "secret")
+    )
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/lambda/aws4_request" in headers["Authorization"]
     assert "X-Amz-Date" in headers
@@ -38,13 +39,17 @@ def test_gcp_id_token_moves_to_x_serverless_authorization_when_an_api_key_is_sen
 
 def test_azure_function_key_goes_in_x_functions_key_and_public_stacks_send_only_the_api_key():
     assert auth_headers("azure", {"public": False}, "GET", "https://x", None, None, credential="fk") == {
-        "x-functions-key": "fk"}
+        "x-functions-key": "fk"
+    }
     assert auth_headers("azure", {"public": True}, "POST", "https://x", b"{}", "k") == {
-        "Content-Type": "application/json", "Authorization": "Bearer k"}
+        "Content-Type": "application/json",
+        "Authorization": "Bearer k",
+    }
 
 
 # The whole client, as `make smoke` runs it: a stand-in `pulumi` on PATH prints the stack outputs, and the URL is a
 # real HTTP server on 127.0.0.1 that records what each request carried.
+
 
 class RecordingHandler(http.server.BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[str, str, str | None]]] = []
@@ -82,8 +87,15 @@ def gcp_stack(tmp_path):
 
     def run(**env: str) -> subprocess.CompletedProcess[str]:
         environ = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "HOME": str(tmp_path), **env}
-        return subprocess.run([sys.executable, "-m", "infra.smoke", "gcp"], cwd=ROOT, env=environ,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "infra.smoke", "gcp"],
+            cwd=ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     yield run
     server.shutdown()
@@ -93,7 +105,10 @@ def test_gcp_smoke_sends_the_ci_minted_id_token_on_every_call(gcp_stack):
     result = gcp_stack(TINYLLM_ID_TOKEN="minted-for-the-url")
     assert result.returncode == 0, result.stderr
     assert [(method, path) for method, path, _ in RecordingHandler.seen] == [
-        ("GET", "/healthz"), ("GET", "/v1/models"), ("POST", "/v1/completions")]
+        ("GET", "/healthz"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/completions"),
+    ]
     assert {auth for _, _, auth in RecordingHandler.seen} == {"Bearer minted-for-the-url"}
 
 
@@ -119,5 +134,12 @@ def test_a_private_stack_without_its_credential_is_refused_by_name_not_sent_as_b
 
 def test_aws_signing_refuses_a_url_that_is_not_a_lambda_function_url():
     with pytest.raises(SmokeError, match="not a Lambda function URL"):
-        auth_headers("aws", {"public": False}, "GET", "https://example.com/v1/models", None, None,
-                     aws_credentials=Credentials("AKIDEXAMPLE", "secret"))
+        auth_headers(
+            "aws",
+            {"public": False},
+            "GET",
+            "https://example.com/v1/models",
+            None,
+            None,
+            aws_credentials=Credentials("AKIDEXAMPLE", "secret"),
+        )

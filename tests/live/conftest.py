@@ -28,8 +28,9 @@ class LiveServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                auth: bool = True):
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, auth: bool = True
+    ):
         """Raw HTTP: (status, lower-case headers, body bytes)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:

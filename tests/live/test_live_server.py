@@ -25,28 +25,36 @@ def test_openai_client_completion(openai_client):
 
 def test_openai_client_chat(openai_client):
     done = openai_client.chat.completions.create(
-        model="tinyllm", messages=[{"role": "user", "content": "Tell me about DevOps"}], max_tokens=20, seed=5)
+        model="tinyllm", messages=[{"role": "user", "content": "Tell me about DevOps"}], max_tokens=20, seed=5
+    )
     assert done.choices[0].message.role == "assistant"
     assert done.choices[0].finish_reason in ("stop", "length")
 
 
 def test_openai_client_streams_completions_and_chat(openai_client):
-    pieces = [c.choices[0].text for c in openai_client.completions.create(
-        model="tinyllm", prompt="Hello world,", max_tokens=32, temperature=0, stream=True)]
+    pieces = [
+        c.choices[0].text
+        for c in openai_client.completions.create(
+            model="tinyllm", prompt="Hello world,", max_tokens=32, temperature=0, stream=True
+        )
+    ]
     assert "".join(pieces) == " this is a tiny dataset line 1."
     assert len(pieces) > 2  # really streamed in pieces
     chat = openai_client.chat.completions.create(
-        model="tinyllm", messages=[{"role": "user", "content": "Hello"}], max_tokens=12, seed=1, stream=True)
+        model="tinyllm", messages=[{"role": "user", "content": "Hello"}], max_tokens=12, seed=1, stream=True
+    )
     chunks = list(chat)
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
     whole = openai_client.chat.completions.create(
-        model="tinyllm", messages=[{"role": "user", "content": "Hello"}], max_tokens=12, seed=1)
+        model="tinyllm", messages=[{"role": "user", "content": "Hello"}], max_tokens=12, seed=1
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == whole.choices[0].message.content
 
 
 def test_openai_client_parses_echo_logprobs_and_n_into_its_typed_objects(openai_client):
-    done = openai_client.completions.create(model="tinyllm", prompt=["Hello world,", "Terraform"], max_tokens=6,
-                                            logprobs=2, echo=True, n=2, seed=4)
+    done = openai_client.completions.create(
+        model="tinyllm", prompt=["Hello world,", "Terraform"], max_tokens=6, logprobs=2, echo=True, n=2, seed=4
+    )
     assert [c.index for c in done.choices] == [0, 1, 2, 3]
     first = done.choices[0]
     assert first.text.startswith("Hello world,") and first.logprobs.token_logprobs[0] is None
@@ -57,16 +65,29 @@ def test_openai_client_parses_echo_logprobs_and_n_into_its_typed_objects(openai_
 
 def test_openai_client_parses_chat_logprobs_into_its_typed_objects(openai_client):
     done = openai_client.chat.completions.create(
-        model="tinyllm", messages=[{"role": "user", "content": "Hello world,"}], max_completion_tokens=8,
-        logprobs=True, top_logprobs=2, seed=2)
+        model="tinyllm",
+        messages=[{"role": "user", "content": "Hello world,"}],
+        max_completion_tokens=8,
+        logprobs=True,
+        top_logprobs=2,
+        seed=2,
+    )
     content = done.choices[0].logprobs.content
     assert "".join(t.token for t in content) == done.choices[0].message.content
     assert all(len(t.top_logprobs) == 2 and t.bytes for t in content)
 
 
 def test_openai_client_streams_usage_when_asked(openai_client):
-    chunks = list(openai_client.completions.create(model="tinyllm", prompt="Hello world,", max_tokens=8,
-                                                   temperature=0, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        openai_client.completions.create(
+            model="tinyllm",
+            prompt="Hello world,",
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 8
 
 
@@ -89,7 +110,9 @@ def error_of(reply):
 
 
 def test_every_error_status_over_raw_http(live_server):
-    assert error_of(live_server.request("POST", "/v1/completions", b"{", {"Content-Type": "application/json"}))[0] == 400
+    assert (
+        error_of(live_server.request("POST", "/v1/completions", b"{", {"Content-Type": "application/json"}))[0] == 400
+    )
     status, error = error_of(live_server.post_json("/v1/completions", {"prompt": "Hi", "top_p": 0}))
     assert (status, error["param"]) == (400, "top_p")
     assert error_of(live_server.post_json("/v1/completions", {"prompt": "Hi"}, auth=False))[0] == 401
@@ -102,8 +125,10 @@ def test_every_error_status_over_raw_http(live_server):
 
 
 def test_parallel_clients_get_the_answers_serial_clients_get(live_server):
-    bodies = [{"prompt": p, "max_tokens": 16, "temperature": 0.9, "seed": i}
-              for i, p in enumerate(["Hello world,", "Terraform", "DevOps culture", "Serverless", "日本"] * 8)]
+    bodies = [
+        {"prompt": p, "max_tokens": 16, "temperature": 0.9, "seed": i}
+        for i, p in enumerate(["Hello world,", "Terraform", "DevOps culture", "Serverless", "日本"] * 8)
+    ]
 
     def text(body):
         status, _, raw = live_server.post_json("/v1/completions", body)

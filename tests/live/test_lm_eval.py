@@ -41,8 +41,9 @@ def corpus_docs(seed: int = 0) -> list[dict]:
         choices = sorted(shuffles)
         label = rng.randrange(DISTRACTORS + 1)
         choices.insert(label, true_rest)
-        docs.append({"context": " ".join(words[:CONTEXT_WORDS]), "choices": choices, "label": label,
-                     "target": " " + true_rest})
+        docs.append(
+            {"context": " ".join(words[:CONTEXT_WORDS]), "choices": choices, "label": label, "target": " " + true_rest}
+        )
     return docs[:DOCS]
 
 
@@ -55,9 +56,14 @@ def task_config(name: str, data_file: Path) -> dict:
 @pytest.fixture
 def offline(monkeypatch, tmp_path, live_server):
     """No hub, no network: datasets reads the local JSON file; caches stay in tmp_path."""
-    for name, value in {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-                        "HF_DATASETS_CACHE": str(tmp_path / "datasets"), "OPENAI_API_KEY": live_server.api_key,
-                        "TOKENIZERS_PARALLELISM": "false"}.items():
+    for name, value in {
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_DATASETS_CACHE": str(tmp_path / "datasets"),
+        "OPENAI_API_KEY": live_server.api_key,
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -68,15 +74,28 @@ def test_lm_eval_scores_the_live_server_with_its_own_metrics(live_server, offlin
     assert len(docs) >= 20
     data_file = tmp_path / "corpus_docs.jsonl"
     data_file.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
-    model_args = {"base_url": f"{live_server.url}/v1/completions", "model": "tinyllm",
-                  "tokenizer_backend": "remote", "auth_token": live_server.api_key, "max_length": 256,
-                  "batch_size": BATCH, "num_concurrent": 1, "max_retries": 1, "timeout": 60}
+    model_args = {
+        "base_url": f"{live_server.url}/v1/completions",
+        "model": "tinyllm",
+        "tokenizer_backend": "remote",
+        "auth_token": live_server.api_key,
+        "max_length": 256,
+        "batch_size": BATCH,
+        "num_concurrent": 1,
+        "max_retries": 1,
+        "timeout": 60,
+    }
     results = lm_eval.simple_evaluate(
-        model="local-completions", model_args=model_args,
+        model="local-completions",
+        model_args=model_args,
         tasks=[task_config("tinyllm_continuation", data_file), task_config("tinyllm_recall", data_file)],
-        bootstrap_iters=0, log_samples=False)["results"]
+        bootstrap_iters=0,
+        log_samples=False,
+    )["results"]
     chance = 1 / (1 + DISTRACTORS)
-    print(f"lm-eval on {len(docs)} corpus lines: continuation acc {results['tinyllm_continuation']['acc,none']:.3f} "
-          f"(chance {chance:.2f}), recall exact_match {results['tinyllm_recall']['exact_match,none']:.3f}")
+    print(
+        f"lm-eval on {len(docs)} corpus lines: continuation acc {results['tinyllm_continuation']['acc,none']:.3f} "
+        f"(chance {chance:.2f}), recall exact_match {results['tinyllm_recall']['exact_match,none']:.3f}"
+    )
     assert results["tinyllm_continuation"]["acc,none"] >= 0.9 > 3 * chance
     assert results["tinyllm_recall"]["exact_match,none"] >= 0.8

@@ -13,8 +13,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 EXAMPLES_PER_OPERATION = 30
 
 
@@ -27,8 +32,15 @@ def operations(live_server):
 def test_schemathesis_exercises_every_api_route(operations):
     # schemathesis leaves out the operation that serves the document itself (/openapi.json)
     assert {(op.method.upper(), op.path) for op in operations} == {
-        ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/healthz"),
-        ("GET", "/v1/models/{model_id}"), ("POST", "/tokenize"), ("POST", "/detokenize"), ("GET", "/tokenizer_info")}
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/healthz"),
+        ("GET", "/v1/models/{model_id}"),
+        ("POST", "/tokenize"),
+        ("POST", "/detokenize"),
+        ("GET", "/tokenizer_info"),
+    }
 
 
 def test_generated_requests_get_documented_responses(operations, live_server):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from lambda_events import aws_event
 
 from functions.devtools import runtimes
@@ -153,8 +152,9 @@ class RuntimeClient:
         return Reply(r["status"], {k.lower(): v for k, v in r["headers"].items()}, r["body"])
 
     def post_json(self, path: str, obj, headers: dict | None = None) -> Reply:
-        return self.request("POST", path, {"Content-Type": "application/json", **(headers or {})},
-                            json.dumps(obj).encode("utf-8"))
+        return self.request(
+            "POST", path, {"Content-Type": "application/json", **(headers or {})}, json.dumps(obj).encode("utf-8")
+        )
 
 
 @pytest.fixture(params=KINDS)

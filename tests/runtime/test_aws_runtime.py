@@ -13,8 +13,9 @@ from functions.devtools.local import stop_group
 
 
 def test_the_runtime_interface_client_brings_no_numpy_the_package_must(lambda_venv):
-    listed = subprocess.run([str(lambda_venv), "-m", "pip", "list", "--format", "json"], capture_output=True,
-                            text=True, check=True).stdout
+    listed = subprocess.run(
+        [str(lambda_venv), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True
+    ).stdout
     installed = {package["name"].lower() for package in json.loads(listed)}
     assert "awslambdaric" in installed
     assert not installed & {"numpy", "tokenizers"}  # so the handler's imports come from the task root alone
@@ -23,7 +24,8 @@ def test_the_runtime_interface_client_brings_no_numpy_the_package_must(lambda_ve
 def test_every_invocation_gets_the_request_id_lambda_sent(lambda_runtime):
     api, _ = lambda_runtime
     kind, result, _ = api.invoke(
-        {"version": "2.0", "rawPath": "/healthz", "headers": {}, "requestContext": {"http": {"method": "GET"}}})
+        {"version": "2.0", "rawPath": "/healthz", "headers": {}, "requestContext": {"http": {"method": "GET"}}}
+    )
     assert kind == "response" and result["statusCode"] == 200
     assert json.loads(result["body"])["engine"] == "numpy"
 
@@ -36,7 +38,8 @@ def test_a_handler_exception_is_posted_to_the_invocation_error_route(lambda_runt
     assert any("handler.py" in frame for frame in error["stackTrace"])
     assert process.poll() is None  # the execution environment lives on for the next event
     kind, result, _ = api.invoke(
-        {"version": "2.0", "rawPath": "/v1/models", "headers": {}, "requestContext": {"http": {"method": "GET"}}})
+        {"version": "2.0", "rawPath": "/v1/models", "headers": {}, "requestContext": {"http": {"method": "GET"}}}
+    )
     assert kind == "response" and result["statusCode"] == 200
 
 

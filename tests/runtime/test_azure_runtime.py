@@ -14,8 +14,13 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Flex Consumption takes the runtime from the app's functionAppConfig, and refuses these app settings
 # (Source: learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations:
 # FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE, ... "not supported").
-FLEX_UNSUPPORTED = ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
-                    "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD")
+FLEX_UNSUPPORTED = (
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+)
 
 
 def http_trigger(functions: list[dict]) -> dict:

@@ -14,9 +14,11 @@ from functions.devtools import runtimes
 @pytest.fixture
 def measurements(gcp_runtime, lambda_venv, aws_task_root, python312, azure_root, tmp_path) -> dict[str, float]:
     _, source, gcp_venv = gcp_runtime
-    return {"gcp": runtime.cold_start_gcp(gcp_venv, source, tmp_path),
-            "aws": runtime.cold_start_aws(lambda_venv, aws_task_root, tmp_path),
-            "azure": runtime.cold_start_azure(python312, azure_root, tmp_path)}
+    return {
+        "gcp": runtime.cold_start_gcp(gcp_venv, source, tmp_path),
+        "aws": runtime.cold_start_aws(lambda_venv, aws_task_root, tmp_path),
+        "azure": runtime.cold_start_azure(python312, azure_root, tmp_path),
+    }
 
 
 def test_each_cold_start_ends_with_a_completion_and_is_reported_with_the_package_size(measurements, build_package):

@@ -12,14 +12,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "adapters"))
-import test_contract  # noqa: E402  (the shared contract suite)
+import test_contract
 
 OVER_HTTP = {"client", "loaded"}
 
 
 def runs_over_http(test) -> bool:
-    parametrized = {name.strip() for mark in getattr(test, "pytestmark", []) if mark.name == "parametrize"
-                    for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])}
+    parametrized = {
+        name.strip()
+        for mark in getattr(test, "pytestmark", [])
+        if mark.name == "parametrize"
+        for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
+    }
     return set(inspect.signature(test).parameters) - parametrized <= OVER_HTTP
 
 

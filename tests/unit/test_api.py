@@ -29,8 +29,12 @@ def test_an_unforeseen_failure_is_a_500_with_the_request_id_and_no_internals(rec
     response = app.handle(Request.of("POST", "/v1/completions", JSON_HEADERS, GREEDY, request_id="req-42"))
     body = response.read().decode()
     assert response.status == 500
-    assert json.loads(body)["error"] == {"message": "internal error; request id req-42", "type": "server_error",
-                                         "param": None, "code": "internal_error"}
+    assert json.loads(body)["error"] == {
+        "message": "internal error; request id req-42",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }
     assert "secret" not in body and "Traceback" not in body
     (record,) = lines
     assert record["severity"] == "ERROR" and "secret internal detail" in record["exception"]

@@ -20,7 +20,11 @@ VALID = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 ROUTES = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 JSON_HEADERS = {"content-type": "application/json"}
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
     | st.integers(min_value=10**30, max_value=10**40),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
@@ -98,15 +102,30 @@ def test_arbitrary_bytes(app, body):
 
 def test_every_declared_field_is_fuzzed(loaded):
     names = {f.name for fields in tables(loaded).values() for f in fields}
-    assert {"prompt", "messages", "logprobs", "echo", "best_of", "logit_bias", "presence_penalty",
-            "frequency_penalty", "top_logprobs", "max_completion_tokens", "stream_options"} <= names
+    assert {
+        "prompt",
+        "messages",
+        "logprobs",
+        "echo",
+        "best_of",
+        "logit_bias",
+        "presence_penalty",
+        "frequency_penalty",
+        "top_logprobs",
+        "max_completion_tokens",
+        "stream_options",
+    } <= names
 
 
 @FUZZ
 @given(data=st.data())
 def test_wrong_types_and_huge_numbers(app, loaded, data):
-    names = sorted({f.name for fields in tables(loaded).values() for f in fields} | set(schema.REFUSED["chat"])
-                   | set(schema.REFUSED["completions"]) | {"unknown_field"})
+    names = sorted(
+        {f.name for fields in tables(loaded).values() for f in fields}
+        | set(schema.REFUSED["chat"])
+        | set(schema.REFUSED["completions"])
+        | {"unknown_field"}
+    )
     fields = data.draw(st.dictionaries(st.sampled_from(names), json_values, max_size=6))
     for route in ROUTES.values():
         assert_clean_answer(app.handle(Request.of("POST", route, JSON_HEADERS, json.dumps(fields).encode())))
@@ -125,26 +144,30 @@ def test_valid_fields_complete_or_say_which_rule_they_break(app, loaded, short_b
     @given(body=valid_bodies(loaded, route))
     def check(body):
         body.pop("model", None)  # any other model name is a 404 by design
-        status, error = assert_clean_answer(app.handle(Request.of("POST", ROUTES[route], JSON_HEADERS,
-                                                                  json.dumps(body).encode())))
+        status, error = assert_clean_answer(
+            app.handle(Request.of("POST", ROUTES[route], JSON_HEADERS, json.dumps(body).encode()))
+        )
         assert status == 200 or (status == 400 and error["param"] in names), error
 
     check()
 
 
-@pytest.mark.parametrize("body", [
-    b"[" * 100_000,
-    b'{"prompt": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-    b'{"prompt": "hi", "max_tokens": 1' + b"0" * 5000 + b"}",
-    b'{"prompt": "hi", "temperature": NaN}',
-    b'{"prompt": "hi", "temperature": 1e999}',
-    b'{"prompt": "\xff\xfe"}',
-    b'{"prompt": "\\ud800"}',
-    "{\"prompt\": \"caf\u00e9\"}".encode("latin-1"),
-    b'{"prompt": [[1, 2], "mixed"]}',
-    b'{"prompt": "hi", "logit_bias": {"-1": 5}}',
-    b'{"prompt": "hi", "logit_bias": {"1": 101}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b'{"prompt": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"prompt": "hi", "max_tokens": 1' + b"0" * 5000 + b"}",
+        b'{"prompt": "hi", "temperature": NaN}',
+        b'{"prompt": "hi", "temperature": 1e999}',
+        b'{"prompt": "\xff\xfe"}',
+        b'{"prompt": "\\ud800"}',
+        '{"prompt": "caf\u00e9"}'.encode("latin-1"),
+        b'{"prompt": [[1, 2], "mixed"]}',
+        b'{"prompt": "hi", "logit_bias": {"-1": 5}}',
+        b'{"prompt": "hi", "logit_bias": {"1": 101}}',
+    ],
+)
 def test_pathological_bodies(app, body):
     response = app.handle(Request.of("POST", "/v1/completions", JSON_HEADERS, body))
     status, _ = assert_clean_answer(response)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_model_parity import parity_prompts
 
 from core.api import App, Request
-from test_model_parity import parity_prompts
 
 LOGPROB_TOLERANCE = 1e-4
 
@@ -33,7 +33,7 @@ def test_echoed_prompt_logprobs_equal_transformers_log_softmax(loaded, reference
     app = App(loaded, log=lambda record: None)
     prompts = [p for p, _ in parity_prompts(loaded.model.cfg.n_positions, loaded.tokenizer)]
     for start in range(0, len(prompts), 16):  # 16 prompts per request, the limit
-        batch = [loaded.tokenizer.encode(p).ids for p in prompts[start:start + 16]]
+        batch = [loaded.tokenizer.encode(p).ids for p in prompts[start : start + 16]]
         body = json.dumps({"prompt": batch, "max_tokens": 0, "echo": True, "logprobs": 1}).encode()
         reply = app.handle(Request.of("POST", "/v1/completions", {"content-type": "application/json"}, body))
         assert reply.status == 200

@@ -83,7 +83,7 @@ def test_echo_with_max_tokens_0_scores_the_prompt_in_the_legacy_shape(app, loade
     assert len(logprobs["tokens"]) == len(ids) and "".join(logprobs["tokens"]) == LINE
     assert logprobs["token_logprobs"][0] is None and logprobs["top_logprobs"][0] is None
     for token, offset in zip(logprobs["tokens"], logprobs["text_offset"], strict=True):
-        assert LINE[offset:offset + len(token)] == token
+        assert LINE[offset : offset + len(token)] == token
     rows = zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:], logprobs["top_logprobs"][1:], strict=True)
     for token, logprob, top in rows:
         assert logprob <= 0 and top[token] == logprob and 2 <= len(top) <= 3
@@ -113,8 +113,17 @@ def test_max_tokens_0_needs_echo(app):
 
 def test_logprobs_are_the_raw_model_distribution_whatever_the_sampling(app, loaded):
     """Penalties, bias and temperature change which token is chosen, never the logprob reported for it."""
-    body = {"prompt": "Terraform", "max_tokens": 6, "logprobs": 3, "temperature": 0.7, "seed": 3,
-            "presence_penalty": 1.5, "frequency_penalty": 0.5, "logit_bias": {"5": 3}, "echo": True}
+    body = {
+        "prompt": "Terraform",
+        "max_tokens": 6,
+        "logprobs": 3,
+        "temperature": 0.7,
+        "seed": 3,
+        "presence_penalty": 1.5,
+        "frequency_penalty": 0.5,
+        "logit_bias": {"5": 3},
+        "echo": True,
+    }
     logprobs = ok(app, "/v1/completions", body)["choices"][0]["logprobs"]
     text = "".join(logprobs["tokens"])
     ids = loaded.tokenizer.encode(text).ids
@@ -198,23 +207,36 @@ def test_penalties_break_a_repetition_the_bias_started(app, loaded):
 CHAT = {"messages": [{"role": "user", "content": "Hello world,"}], "max_tokens": 8, "temperature": 0}
 
 
-@pytest.mark.parametrize("route, extra, param", [
-    ("/v1/completions", {"suffix": " end"}, "suffix"),
-    ("/v1/completions", {"frequency_penalty": 3}, "frequency_penalty"),
-    ("/v1/completions", {"logprobs": 6}, "logprobs"),
-    ("/v1/completions", {"stream_options": {"include_usage": True}}, "stream_options"),
-    ("/v1/completions", {"n": 5}, "n"),
-    ("/v1/completions", {"logit_bias": {str(i): 1 for i in range(301)}}, "logit_bias"),
-    ("/v1/completions", {"guided_json": {}}, "guided_json"),
-    ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-    ("/v1/chat/completions", {"tool_choice": "auto"}, "tool_choice"),
-    ("/v1/chat/completions", {"response_format": {"type": "json_object"}}, "response_format"),
-    ("/v1/chat/completions", {"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
-    ("/v1/chat/completions", {"top_logprobs": 2}, "top_logprobs"),
-    ("/v1/chat/completions", {"max_completion_tokens": 4}, "max_completion_tokens"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, "messages[0].content"),
-])
+@pytest.mark.parametrize(
+    "route, extra, param",
+    [
+        ("/v1/completions", {"suffix": " end"}, "suffix"),
+        ("/v1/completions", {"frequency_penalty": 3}, "frequency_penalty"),
+        ("/v1/completions", {"logprobs": 6}, "logprobs"),
+        ("/v1/completions", {"stream_options": {"include_usage": True}}, "stream_options"),
+        ("/v1/completions", {"n": 5}, "n"),
+        ("/v1/completions", {"logit_bias": {str(i): 1 for i in range(301)}}, "logit_bias"),
+        ("/v1/completions", {"guided_json": {}}, "guided_json"),
+        ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ("/v1/chat/completions", {"tool_choice": "auto"}, "tool_choice"),
+        ("/v1/chat/completions", {"response_format": {"type": "json_object"}}, "response_format"),
+        ("/v1/chat/completions", {"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+        ("/v1/chat/completions", {"top_logprobs": 2}, "top_logprobs"),
+        ("/v1/chat/completions", {"max_completion_tokens": 4}, "max_completion_tokens"),
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                    }
+                ]
+            },
+            "messages[0].content",
+        ),
+    ],
+)
 def test_what_would_change_the_answer_and_is_not_implemented_is_a_400_naming_it(app, route, extra, param):
     body = {"prompt": "Hi", "max_tokens": 4} if route == "/v1/completions" else CHAT
     error(app, route, {**body, **extra}, param)
@@ -222,15 +244,25 @@ def test_what_would_change_the_answer_and_is_not_implemented_is_a_400_naming_it(
 
 def test_harmless_metadata_is_accepted_and_changes_nothing(app):
     plain = ok(app, "/v1/chat/completions", CHAT)["choices"]
-    tagged = ok(app, "/v1/chat/completions", {**CHAT, "user": "u-1", "metadata": {"team": "a"}, "store": False,
-                                              "response_format": {"type": "text"}})["choices"]
+    tagged = ok(
+        app,
+        "/v1/chat/completions",
+        {**CHAT, "user": "u-1", "metadata": {"team": "a"}, "store": False, "response_format": {"type": "text"}},
+    )["choices"]
     assert tagged == plain
 
 
 # -- chat -----------------------------------------------------------------------------------------------------
 def test_chat_logprobs_in_the_chat_shape_and_n(app, loaded):
-    body = {**CHAT, "logprobs": True, "top_logprobs": 2, "n": 2, "seed": 1, "temperature": 1.0,
-            "max_completion_tokens": 10}
+    body = {
+        **CHAT,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "n": 2,
+        "seed": 1,
+        "temperature": 1.0,
+        "max_completion_tokens": 10,
+    }
     del body["max_tokens"]
     reply = ok(app, "/v1/chat/completions", body)
     assert [c["index"] for c in reply["choices"]] == [0, 1]
@@ -286,10 +318,19 @@ def test_cors_is_off_by_default(app):
 def test_cors_allows_exactly_the_configured_origins(loaded):
     import hashlib
 
-    cors = App(loaded, api_key_sha256=hashlib.sha256(b"k").hexdigest(), log=lambda r: None,
-               cors=cors_origins(" https://app.example , http://localhost:3000/"))
-    preflight = cors.handle(Request.of("OPTIONS", "/v1/chat/completions", {
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"}))
+    cors = App(
+        loaded,
+        api_key_sha256=hashlib.sha256(b"k").hexdigest(),
+        log=lambda r: None,
+        cors=cors_origins(" https://app.example , http://localhost:3000/"),
+    )
+    preflight = cors.handle(
+        Request.of(
+            "OPTIONS",
+            "/v1/chat/completions",
+            {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+        )
+    )
     assert preflight.status == 204  # no API key needed for the preflight
     assert preflight.headers["access-control-allow-origin"] == "https://app.example"
     assert preflight.headers["access-control-allow-methods"] == "POST"

@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 
 from core.generate import (
-    ContextOverflow, SamplingParams, TokenStream, best_of, encode_prompt, filter_logits, generate, log_softmax,
-    next_token, processed_logits, sample_streams, stream,
+    ContextOverflow,
+    SamplingParams,
+    TokenStream,
+    best_of,
+    encode_prompt,
+    filter_logits,
+    generate,
+    log_softmax,
+    next_token,
+    processed_logits,
+    sample_streams,
+    stream,
 )
 
 UNSEEN = "Serverless functions"

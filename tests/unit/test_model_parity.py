@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.artifacts import load_from, sha256_file
-from core.model import KVCache
 from core.generate import SamplingParams, generate
+from core.model import KVCache
 from functions.devtools.reference import ReferenceEngine
 from train.config import DEFAULT_CORPUS, read_corpus_lines
 
@@ -22,9 +22,16 @@ def parity_prompts(n_ctx: int, tokenizer) -> list[tuple[str, int]]:
     lines = read_corpus_lines(DEFAULT_CORPUS)
     corpus_prefixes = [" ".join(line.split()[:3]) for line in lines[::3]]  # 34 lines
     unseen = [
-        "The quick brown fox", "Once upon a time", "Serverless functions scale to zero",
-        "Why is the sky blue?", "1234567890", "def main():", "SELECT * FROM users;",
-        "   leading spaces", "trailing spaces   ", "MiXeD CaSe WoRdS",
+        "The quick brown fox",
+        "Once upon a time",
+        "Serverless functions scale to zero",
+        "Why is the sky blue?",
+        "1234567890",
+        "def main():",
+        "SELECT * FROM users;",
+        "   leading spaces",
+        "trailing spaces   ",
+        "MiXeD CaSe WoRdS",
     ]
     unicode = ["café crème", "日本語のテキスト", "emoji 🚀🔥", "naïve façade", "Ελληνικά και русский"]
     one_token = [tokenizer.decode([i]) for i in (5, 40, 100, 300, 700)]
@@ -91,7 +98,12 @@ def test_greedy_tokens_and_logits_match_transformers_on_a_small_preset_model(sma
 RANDOM_CONFIGS = {
     "3 layers, 2 heads": dict(n_layer=3, n_head=2, n_embd=48, n_positions=64),
     "2 layers, 6 heads, n_inner, relu, scaled by layer": dict(
-        n_layer=2, n_head=6, n_embd=48, n_positions=40, n_inner=80, activation_function="relu",
+        n_layer=2,
+        n_head=6,
+        n_embd=48,
+        n_positions=40,
+        n_inner=80,
+        activation_function="relu",
         scale_attn_by_inverse_layer_idx=True,
     ),
     "untied head": dict(n_layer=2, n_head=4, n_embd=32, n_positions=32, tie_word_embeddings=False),
@@ -127,4 +139,6 @@ def test_single_token_step_equals_the_general_forward(loaded):
     for tok in loaded.tokenizer.encode("Hello world, this is").ids:
         np.testing.assert_allclose(model.step(tok, step_cache), model.forward([tok], block_cache), atol=1e-5, rtol=0)
     assert step_cache.length == block_cache.length
-    np.testing.assert_allclose(step_cache.k[:, :, : step_cache.length], block_cache.k[:, :, : block_cache.length], atol=1e-6)
+    np.testing.assert_allclose(
+        step_cache.k[:, :, : step_cache.length], block_cache.k[:, :, : block_cache.length], atol=1e-6
+    )

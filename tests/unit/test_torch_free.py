@@ -26,7 +26,9 @@ def test_serving_path_imports_neither_torch_nor_transformers(model_dir):
     """Core, the HTTP contract and all three adapters, after serving a streamed completion."""
     out = subprocess.run(
         [sys.executable, "-c", SERVING_PATH.format(model_dir=str(model_dir))],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.splitlines()[-1] == "none"  # after the request's log line
 

@@ -16,8 +16,25 @@ from train.evaluate import line_recall
 from train.manifest import is_current
 
 # A model small enough to train in a second or two: for tests of the machinery, not of quality.
-QUICK = ["--quiet", "--steps", "4", "--n-embd", "32", "--n-head", "2", "--vocab-size", "300", "--block-size", "16",
-         "--batch-size", "4", "--eval-interval", "2", "--eval-windows", "4"]
+QUICK = [
+    "--quiet",
+    "--steps",
+    "4",
+    "--n-embd",
+    "32",
+    "--n-head",
+    "2",
+    "--vocab-size",
+    "300",
+    "--block-size",
+    "16",
+    "--batch-size",
+    "4",
+    "--eval-interval",
+    "2",
+    "--eval-windows",
+    "4",
+]
 
 
 def manifest_of(directory) -> dict:
@@ -86,11 +103,14 @@ def test_same_inputs_give_the_same_model_and_manifest(tmp_path):
     assert files("a")["model.safetensors"] != files("c")["model.safetensors"]
 
 
-@pytest.mark.parametrize("preset, shape", [
-    ("tiny", dict(n_layer=1, n_head=4, n_embd=128, block_size=64)),
-    ("small", dict(n_layer=4, n_head=4, n_embd=256, block_size=128)),
-    ("base", dict(n_layer=6, n_head=6, n_embd=384, block_size=256)),
-])
+@pytest.mark.parametrize(
+    "preset, shape",
+    [
+        ("tiny", dict(n_layer=1, n_head=4, n_embd=128, block_size=64)),
+        ("small", dict(n_layer=4, n_head=4, n_embd=256, block_size=128)),
+        ("base", dict(n_layer=6, n_head=6, n_embd=384, block_size=256)),
+    ],
+)
 def test_presets_have_the_documented_shapes(preset, shape):
     cfg = TrainConfig.from_preset(preset)
     assert {k: getattr(cfg, k) for k in shape} == shape
@@ -106,8 +126,23 @@ def test_the_default_config_is_the_tiny_preset():
 
 def test_a_preset_shape_reaches_the_written_model(tmp_path):
     out = tmp_path / "m"
-    flags = ["--quiet", "--preset", "small", "--steps", "1", "--n-layer", "2", "--vocab-size", "300",
-             "--block-size", "16", "--batch-size", "2", "--eval-windows", "2"]
+    flags = [
+        "--quiet",
+        "--preset",
+        "small",
+        "--steps",
+        "1",
+        "--n-layer",
+        "2",
+        "--vocab-size",
+        "300",
+        "--block-size",
+        "16",
+        "--batch-size",
+        "2",
+        "--eval-windows",
+        "2",
+    ]
     assert train_main([*flags, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["n_layer"], config["n_embd"], config["n_head"]) == (2, 256, 4)
@@ -116,8 +151,21 @@ def test_a_preset_shape_reaches_the_written_model(tmp_path):
 
 def test_early_stop_ends_a_validation_plateau(tmp_path):
     # A learning rate this small leaves every float32 weight unchanged: the validation loss is flat.
-    flags = [*QUICK, "--steps", "50", "--eval-interval", "1", "--patience", "2", "--keep", "best",
-             "--learning-rate", "1e-15", "--warmup-steps", "0"]
+    flags = [
+        *QUICK,
+        "--steps",
+        "50",
+        "--eval-interval",
+        "1",
+        "--patience",
+        "2",
+        "--keep",
+        "best",
+        "--learning-rate",
+        "1e-15",
+        "--warmup-steps",
+        "0",
+    ]
     assert train_main([*flags, "--out", str(tmp_path / "m")]) == 0
     metrics = manifest_of(tmp_path / "m")["metrics"]
     assert metrics["stop_reason"].startswith("early stop")

@@ -12,8 +12,23 @@ from train.__main__ import main as train_main
 from train.config import REPO_ROOT
 from train.corpus import MAX_LINE_BYTES
 
-QUICK = ["--quiet", "--steps", "2", "--n-embd", "32", "--n-head", "2", "--vocab-size", "300", "--block-size", "16",
-         "--batch-size", "2", "--eval-windows", "2"]
+QUICK = [
+    "--quiet",
+    "--steps",
+    "2",
+    "--n-embd",
+    "32",
+    "--n-head",
+    "2",
+    "--vocab-size",
+    "300",
+    "--block-size",
+    "16",
+    "--batch-size",
+    "2",
+    "--eval-windows",
+    "2",
+]
 LINES = "\n".join(f"line number {i} of a small corpus, with enough words to fill a window" for i in range(60))
 
 
@@ -79,16 +94,19 @@ def test_no_validation_document_is_one_clear_error(tmp_path, previous_model, cap
     assert_untouched(previous_model)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--time-budget", "0"], "--time-budget must be more than 0 seconds"),
-    (["--time-budget", "-5"], "--time-budget must be more than 0 seconds"),
-    (["--max-tokens", "0"], "--max-tokens must be at least 1"),
-    (["--steps", "0"], "--steps must be at least 1"),
-    (["--n-embd", "30", "--n-head", "4"], "must be a multiple of --n-head"),
-    (["--block-size", "512"], "must not exceed --n-positions"),
-    (["--vocab-size", "100"], "--vocab-size must be between 257"),
-    (["--val-fraction", "0.9"], "--val-fraction must be between 0 and 0.5"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--time-budget", "0"], "--time-budget must be more than 0 seconds"),
+        (["--time-budget", "-5"], "--time-budget must be more than 0 seconds"),
+        (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--n-embd", "30", "--n-head", "4"], "must be a multiple of --n-head"),
+        (["--block-size", "512"], "must not exceed --n-positions"),
+        (["--vocab-size", "100"], "--vocab-size must be between 257"),
+        (["--val-fraction", "0.9"], "--val-fraction must be between 0 and 0.5"),
+    ],
+)
 def test_a_bad_setting_is_one_clear_error(flags, message, previous_model, capsys):
     assert train_main([*QUICK, *flags, "--out", str(previous_model)]) == 2
     assert message in capsys.readouterr().err
@@ -110,6 +128,7 @@ def test_the_command_line_prints_the_error_not_a_traceback(tmp_path):
     command = [sys.executable, "-m", "train", *QUICK, "--time-budget", "0", "--out", str(tmp_path / "m")]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr == ("python -m train: error: --time-budget must be more than 0 seconds (omit it for no time "
-                           "limit), not 0\n")
+    assert done.stderr == (
+        "python -m train: error: --time-budget must be more than 0 seconds (omit it for no time limit), not 0\n"
+    )
     assert not (tmp_path / "m").exists()

@@ -40,10 +40,22 @@ def test_peak_memory_stays_bounded_on_a_20_mb_corpus(tmp_path):
     path = tmp_path / "big.txt"
     synthetic_corpus(path, CORPUS_BYTES)
     assert path.stat().st_size >= CORPUS_BYTES
-    flags = ["--quiet", "--corpus", str(path), "--out", str(tmp_path / "m"), "--steps", "3", "--eval-interval", "3",
-             "--eval-windows", "32"]
-    done = subprocess.run([sys.executable, "-c", CHILD, *flags], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    flags = [
+        "--quiet",
+        "--corpus",
+        str(path),
+        "--out",
+        str(tmp_path / "m"),
+        "--steps",
+        "3",
+        "--eval-interval",
+        "3",
+        "--eval-windows",
+        "32",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0

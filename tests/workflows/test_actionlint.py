@@ -16,7 +16,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from workflow_files import Workflow
 
 SCRIPTS = sysconfig.get_path("scripts")
@@ -33,7 +32,11 @@ needs_actionlint = pytest.mark.skipif(
 def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ACTIONLINT, "-no-color", *map(str, paths)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": SEARCH_PATH}, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": SEARCH_PATH},
+        check=False,
     )
 
 

@@ -30,8 +30,11 @@ def test_the_test_job_runs_the_same_command_as_ci_run(by_name: dict[str, Workflo
 
 
 def test_pip_downloads_are_cached(by_name: dict[str, Workflow]) -> None:
-    setups = [step for step in by_name["ci.yml"].jobs["test"]["steps"]
-              if step.get("uses", "").startswith("actions/setup-python@")]
+    setups = [
+        step
+        for step in by_name["ci.yml"].jobs["test"]["steps"]
+        if step.get("uses", "").startswith("actions/setup-python@")
+    ]
     assert len(setups) == 1
     assert setups[0]["with"]["cache"] == "pip"
     assert setups[0]["with"]["cache-dependency-path"] == "pyproject.toml"
@@ -39,7 +42,9 @@ def test_pip_downloads_are_cached(by_name: dict[str, Workflow]) -> None:
 
 def test_quick_benchmarks_run_and_their_tables_are_uploaded(by_name: dict[str, Workflow]) -> None:
     steps = by_name["ci.yml"].jobs["test"]["steps"]
-    bench = [index for index, step in enumerate(steps) if shlex.split(step.get("run", "")) == ["make", "bench", "QUICK=1"]]
+    bench = [
+        index for index, step in enumerate(steps) if shlex.split(step.get("run", "")) == ["make", "bench", "QUICK=1"]
+    ]
     uploads = [index for index, step in enumerate(steps) if step.get("uses", "").startswith("actions/upload-artifact@")]
     assert len(bench) == 1 and len(uploads) == 1 and bench[0] < uploads[0]
     upload = steps[uploads[0]]["with"]

@@ -86,35 +86,54 @@ def test_every_login_uses_the_identity_picked_for_the_environment(by_name: dict[
 
 def run_check(by_name: dict[str, Workflow], tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
     script = step(by_name, name="Check the inputs and pick the identity")["run"]
-    env = {"CLOUD": "gcp", "COMMAND": "up", "ENVIRONMENT": "production", "STACK": "gcp", "BASE_STACK": "",
-           "NAME_PREFIX": "", "IDENTITY": "deploy@p.iam.gserviceaccount.com"} | inputs
+    env = {
+        "CLOUD": "gcp",
+        "COMMAND": "up",
+        "ENVIRONMENT": "production",
+        "STACK": "gcp",
+        "BASE_STACK": "",
+        "NAME_PREFIX": "",
+        "IDENTITY": "deploy@p.iam.gserviceaccount.com",
+    } | inputs
     env |= {"GITHUB_ENV": str(tmp_path / "github_env"), "PATH": os.environ["PATH"]}
     return subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True, check=False)
 
 
-PR_STACK = {"ENVIRONMENT": "pr-stacks", "STACK": "pr-7-aws", "CLOUD": "aws", "BASE_STACK": "aws",
-            "NAME_PREFIX": "tinyllmpr7", "IDENTITY": "arn:aws:iam::1:role/tinyllm-pr-stacks"}
+PR_STACK = {
+    "ENVIRONMENT": "pr-stacks",
+    "STACK": "pr-7-aws",
+    "CLOUD": "aws",
+    "BASE_STACK": "aws",
+    "NAME_PREFIX": "tinyllmpr7",
+    "IDENTITY": "arn:aws:iam::1:role/tinyllm-pr-stacks",
+}
 
 
-@pytest.mark.parametrize("inputs", [
-    {"ENVIRONMENT": "preview", "COMMAND": "preview", "IDENTITY": "preview@p.iam.gserviceaccount.com"},
-    {"ENVIRONMENT": "production", "COMMAND": "up"},
-    PR_STACK,
-    PR_STACK | {"COMMAND": "destroy"},
-])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"ENVIRONMENT": "preview", "COMMAND": "preview", "IDENTITY": "preview@p.iam.gserviceaccount.com"},
+        {"ENVIRONMENT": "production", "COMMAND": "up"},
+        PR_STACK,
+        PR_STACK | {"COMMAND": "destroy"},
+    ],
+)
 def test_the_check_step_accepts_each_documented_job(by_name, tmp_path, inputs) -> None:
     result = run_check(by_name, tmp_path, **inputs)
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("inputs,message", [
-    ({"ENVIRONMENT": "preview", "COMMAND": "up"}, "not allowed in environment 'preview'"),
-    ({"ENVIRONMENT": "production", "COMMAND": "destroy"}, "not allowed in environment 'production'"),
-    ({"ENVIRONMENT": "production", "STACK": "pr-7-gcp", "BASE_STACK": "gcp"}, "only operates on the committed"),
-    (PR_STACK | {"NAME_PREFIX": "tinyllm"}, "tinyllmpr<number>"),  # production's names from a PR stack
-    (PR_STACK | {"STACK": "aws"}, "tinyllmpr<number>"),
-    ({"IDENTITY": ""}, "no production identity is configured for gcp"),
-])
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        ({"ENVIRONMENT": "preview", "COMMAND": "up"}, "not allowed in environment 'preview'"),
+        ({"ENVIRONMENT": "production", "COMMAND": "destroy"}, "not allowed in environment 'production'"),
+        ({"ENVIRONMENT": "production", "STACK": "pr-7-gcp", "BASE_STACK": "gcp"}, "only operates on the committed"),
+        (PR_STACK | {"NAME_PREFIX": "tinyllm"}, "tinyllmpr<number>"),  # production's names from a PR stack
+        (PR_STACK | {"STACK": "aws"}, "tinyllmpr<number>"),
+        ({"IDENTITY": ""}, "no production identity is configured for gcp"),
+    ],
+)
 def test_the_check_step_refuses_a_job_outside_its_environment(by_name, tmp_path, inputs, message) -> None:
     result = run_check(by_name, tmp_path, **inputs)
     assert result.returncode == 1 and message in result.stdout, result.stdout
@@ -134,11 +153,13 @@ def test_ephemeral_gcp_stacks_are_deployed_to_the_pr_stacks_project(by_name: dic
 
 # The policy pack.
 
+
 def test_the_policy_pack_runs_on_preview_and_up_with_its_configuration(by_name: dict[str, Workflow]) -> None:
     pulumi = step(by_name, step_id="pulumi")
     assert pulumi["uses"].startswith("pulumi/actions@")
     assert pulumi["with"]["policyPacks"] == (
-        "${{ inputs.command != 'destroy' && format('{0}/infra/policy', github.workspace) || '' }}")
+        "${{ inputs.command != 'destroy' && format('{0}/infra/policy', github.workspace) || '' }}"
+    )
     assert pulumi["with"]["policyPackConfigs"] == "${{ steps.policy.outputs.config }}"
     policy = step(by_name, step_id="policy")
     assert policy["if"] == "inputs.command != 'destroy'"
@@ -154,15 +175,24 @@ def run_policy_step(by_name, tmp_path: Path, stack_file: str | None) -> subproce
     if stack_file is not None:
         (infra / "Pulumi.gcp.yaml").write_text(stack_file)
     env = {"STACK": "gcp", "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_WORKSPACE": "/w", "PATH": os.environ["PATH"]}
-    return subprocess.run(["bash", "-e", "-c", step(by_name, step_id="policy")["run"]], cwd=infra, env=env,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["bash", "-e", "-c", step(by_name, step_id="policy")["run"]],
+        cwd=infra,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("stack_file,config", [
-    ("config:\n  tinyllm:cloud: gcp\n  tinyllm:public: true\n", "public.json"),
-    ("config:\n  tinyllm:cloud: gcp\n  tinyllm:public: false\n", "private.json"),
-    ("config:\n  tinyllm:cloud: gcp\n", "private.json"),  # the program's default is private
-])
+@pytest.mark.parametrize(
+    "stack_file,config",
+    [
+        ("config:\n  tinyllm:cloud: gcp\n  tinyllm:public: true\n", "public.json"),
+        ("config:\n  tinyllm:cloud: gcp\n  tinyllm:public: false\n", "private.json"),
+        ("config:\n  tinyllm:cloud: gcp\n", "private.json"),  # the program's default is private
+    ],
+)
 def test_only_a_public_stack_runs_the_pack_with_allow_public(by_name, tmp_path, stack_file, config) -> None:
     result = run_policy_step(by_name, tmp_path, stack_file)
     assert result.returncode == 0, result.stderr
@@ -185,6 +215,7 @@ def test_both_policy_configurations_exist_and_differ_only_in_allow_public() -> N
 
 # The GCP smoke call.
 
+
 def test_gcp_smoke_gets_an_id_token_with_the_function_url_as_audience(by_name: dict[str, Workflow]) -> None:
     mint = step(by_name, step_id="id-token")
     assert mint["uses"].startswith("google-github-actions/auth@")
@@ -198,6 +229,7 @@ def test_gcp_smoke_gets_an_id_token_with_the_function_url_as_audience(by_name: d
 
 
 # The documented set-up.
+
 
 def code_blocks(markdown: str) -> str:
     return "\n".join(markdown.split("```")[1::2])

@@ -16,23 +16,26 @@ VARIABLE = re.compile(r"vars\.([A-Z][A-Z0-9_]*)")
 PR_STACK = "pr-${{ github.event.pull_request.number }}-${{ matrix.cloud }}"
 
 
-def run_cloud_picker(deploy: Workflow, tmp_path: Path, configured: set[str],
-                     with_pr_stacks: set[str] = frozenset()) -> tuple[list[str], list[str]]:
+def run_cloud_picker(
+    deploy: Workflow, tmp_path: Path, configured: set[str], with_pr_stacks: set[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     """Run the `clouds` job's script as the runner would, with each cloud's 'all variables set' flags."""
     step = deploy.jobs["clouds"]["steps"][0]
     output = tmp_path / "github_output"
     env = {name.upper(): str(name in configured).lower() for name in CLOUDS}
     env |= {f"{name.upper()}_PR_STACKS": str(name in with_pr_stacks).lower() for name in CLOUDS}
-    subprocess.run(["bash", "-e", "-c", step["run"]], env={**env, "GITHUB_OUTPUT": str(output)}, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env={**env, "GITHUB_OUTPUT": str(output)}, check=True, capture_output=True
+    )
     found = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert set(found) == {"clouds", "pr-clouds"}
     return json.loads(found["clouds"]), json.loads(found["pr-clouds"])
 
 
 @pytest.mark.parametrize("configured", [set(), {"aws"}, {"gcp", "azure"}, set(CLOUDS)])
-def test_only_configured_clouds_enter_the_matrix(by_name: dict[str, Workflow], tmp_path: Path,
-                                                 configured: set[str]) -> None:
+def test_only_configured_clouds_enter_the_matrix(
+    by_name: dict[str, Workflow], tmp_path: Path, configured: set[str]
+) -> None:
     clouds, pr_clouds = run_cloud_picker(by_name["deploy.yml"], tmp_path, configured, with_pr_stacks={"aws"})
     assert clouds == [cloud for cloud in CLOUDS if cloud in configured]
     assert pr_clouds == (["aws"] if "aws" in configured else [])  # a PR stack also needs its cloud configured
@@ -78,7 +81,10 @@ def test_pull_requests_preview_with_the_diff_as_a_comment(by_name: dict[str, Wor
     preview = matrix_jobs_calling_the_stack_workflow(by_name["deploy.yml"])["preview"]
     assert "github.event_name == 'pull_request'" in preview["if"]
     assert preview["with"] | {"cloud": None} == {
-        "cloud": None, "stack": "${{ matrix.cloud }}", "command": "preview", "environment": "preview",
+        "cloud": None,
+        "stack": "${{ matrix.cloud }}",
+        "command": "preview",
+        "environment": "preview",
         "comment-on-pr": True,
     }
 

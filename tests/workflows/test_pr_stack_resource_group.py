@@ -12,8 +12,9 @@ from workflow_files import Workflow
 
 
 def prepare_step(by_name: dict[str, Workflow]) -> dict:
-    (found,) = [s for s in by_name["pulumi-stack.yml"].jobs["pulumi"]["steps"]
-                if s.get("name") == "Prepare the ephemeral stack"]
+    (found,) = [
+        s for s in by_name["pulumi-stack.yml"].jobs["pulumi"]["steps"] if s.get("name") == "Prepare the ephemeral stack"
+    ]
     return found
 
 
@@ -24,12 +25,24 @@ def run_prepare(by_name: dict[str, Workflow], tmp_path: Path, **inputs: str) -> 
     (bin_dir / "pulumi").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (bin_dir / "pulumi").chmod(0o755)
     (tmp_path / "Pulumi.azure.yaml").write_text("config:\n  tinyllm:cloud: azure\n")
-    env = {"CLOUD": "azure", "STACK": "pr-7-azure", "BASE_STACK": "azure", "NAME_PREFIX": "tinyllmpr7",
-           "GCP_PR_STACKS_PROJECT": "", "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
-           "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv.vault.azure.net/keys/pulumi"} | inputs
+    env = {
+        "CLOUD": "azure",
+        "STACK": "pr-7-azure",
+        "BASE_STACK": "azure",
+        "NAME_PREFIX": "tinyllmpr7",
+        "GCP_PR_STACKS_PROJECT": "",
+        "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
+        "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv.vault.azure.net/keys/pulumi",
+    } | inputs
     env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
-    result = subprocess.run(["bash", "-e", "-c", prepare_step(by_name)["run"]], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", "-e", "-c", prepare_step(by_name)["run"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return result.returncode, result.stdout, calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -54,7 +67,8 @@ def test_an_ephemeral_azure_stack_without_the_group_variable_is_refused(by_name,
 @pytest.mark.parametrize("cloud", ["gcp", "aws"])
 def test_other_clouds_get_no_resource_group(by_name, tmp_path, cloud) -> None:
     (tmp_path / f"Pulumi.{cloud}.yaml").write_text(f"config:\n  tinyllm:cloud: {cloud}\n")
-    status, _, calls = run_prepare(by_name, tmp_path, CLOUD=cloud, STACK=f"pr-7-{cloud}", BASE_STACK=cloud,
-                                   GCP_PR_STACKS_PROJECT="my-project-pr")
+    status, _, calls = run_prepare(
+        by_name, tmp_path, CLOUD=cloud, STACK=f"pr-7-{cloud}", BASE_STACK=cloud, GCP_PR_STACKS_PROJECT="my-project-pr"
+    )
     assert status == 0
     assert not [call for call in calls if "resourceGroupName" in call]

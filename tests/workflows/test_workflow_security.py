@@ -5,17 +5,28 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from workflow_files import ROOT, Workflow, all_workflows, load
 
 # Static credentials for the clouds (and for Pulumi, whose state lives in the cloud's own bucket instead).
 LONG_LIVED_SECRET_NAMES = {
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "GOOGLE_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS", "GCP_SA_KEY", "GCP_CREDENTIALS",
-    "AZURE_CREDENTIALS", "AZURE_CLIENT_SECRET", "ARM_CLIENT_SECRET", "ARM_ACCESS_KEY", "AZURE_STORAGE_KEY",
-    "PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GOOGLE_CREDENTIALS",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GCP_SA_KEY",
+    "GCP_CREDENTIALS",
+    "AZURE_CREDENTIALS",
+    "AZURE_CLIENT_SECRET",
+    "ARM_CLIENT_SECRET",
+    "ARM_ACCESS_KEY",
+    "AZURE_STORAGE_KEY",
+    "PULUMI_ACCESS_TOKEN",
+    "PULUMI_CONFIG_PASSPHRASE",
 }
 # Login-action inputs that only exist to pass such a key.
 STATIC_KEY_INPUTS = {"aws-access-key-id", "aws-secret-access-key", "credentials_json", "creds", "client-secret"}
@@ -77,7 +88,8 @@ def all_jobs() -> list[tuple[Workflow, str, dict[str, Any]]]:
 def test_the_secret_scan_finds_static_keys() -> None:
     # The scan below is only worth something if it can fail.
     planted = Workflow(
-        path=None, data={"jobs": {"a": {"steps": [{"with": {"aws-access-key-id": "x"}}]}}},  # type: ignore[arg-type]
+        path=None,
+        data={"jobs": {"a": {"steps": [{"with": {"aws-access-key-id": "x"}}]}}},  # type: ignore[arg-type]
         text="run: echo ${{ secrets.AWS_SECRET_ACCESS_KEY }} ${{ secrets.GITHUB_TOKEN }}",
     )
     assert long_lived_secrets(planted) == {"aws-access-key-id", "AWS_SECRET_ACCESS_KEY"}
@@ -146,6 +158,10 @@ def test_each_action_is_pinned_to_one_sha_everywhere(workflows: list[Workflow]) 
 
 
 def test_checkout_never_leaves_the_token_on_disk(workflows: list[Workflow]) -> None:
-    checkouts = [step for workflow in workflows for step in workflow.steps()
-                 if step.get("uses", "").startswith("actions/checkout@")]
+    checkouts = [
+        step
+        for workflow in workflows
+        for step in workflow.steps()
+        if step.get("uses", "").startswith("actions/checkout@")
+    ]
     assert checkouts and all(step.get("with", {}).get("persist-credentials") is False for step in checkouts)

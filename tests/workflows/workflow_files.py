@@ -35,7 +35,7 @@ class Workflow:
         if isinstance(triggers, str):
             return {triggers: None}
         if isinstance(triggers, list):
-            return {trigger: None for trigger in triggers}
+            return dict.fromkeys(triggers)
         return triggers or {}
 
     @property
