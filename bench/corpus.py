@@ -57,7 +57,10 @@ def jargon_file(cache: Path = CACHE) -> Path:
         raise CorpusUnavailable(f"{PACKAGE} {VERSION}: the downloaded .deb does not have the sha256 {DEB_SHA256}")
     tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", "/dev/stdin"], input=deb, check=True, capture_output=True)
     with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
-        text = gzip.decompress(archive.extractfile(MEMBER).read()).decode("utf-8")
+        member = archive.extractfile(MEMBER)  # None for a directory or a link, not a file
+        if member is None:
+            raise CorpusUnavailable(f"{PACKAGE} {VERSION}: {MEMBER} is not a regular file in the package")
+        text = gzip.decompress(member.read()).decode("utf-8")
     data = ("\n".join(paragraphs(text)) + "\n").encode("utf-8")
     digest = hashlib.sha256(data).hexdigest()
     if digest != CORPUS_SHA256:

@@ -1,13 +1,13 @@
-"""Issue 11's serving cost curve: for each preset, the numpy core against transformers, each cloud's package
+"""The serving cost curve: for each preset, the numpy core against transformers, each cloud's package
 size, and what 1M 16-token requests would cost (bench.cost, bench.prices).
 
 Each preset's model has the preset's exact shape (layers, width, heads, vocabulary, context) with random
 weights (torch seed 0) and the trained model's tokenizer: speed and memory depend on the shape, not on what
 the weights learned. The engines are measured by bench.engine (fresh worker processes, spawned alternately).
 The 16-token request duration is timed in this process with the numpy core (tokenizer included, 16 tokens
-forced with ignore_eos; the presets take turns, 5 runs at a time). Package sizes are computed, not built per preset: each cloud's package is built
-once with the trained model (infra.bundle.build), and the preset's model files, deflated at the same level,
-replace the trained model's entries.
+forced with ignore_eos; the presets take turns, 5 runs at a time). Package sizes are computed, not built per
+preset: each cloud's package is built once with the trained model (infra.bundle.build), and the preset's
+model files, deflated at the same level, replace the trained model's entries.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def request_seconds(model_dirs: list[Path], runs: int) -> list[float]:
             generate(model.model, model.tokenizer, PROMPT, params)
     times: list[list[float]] = [[] for _ in loaded]
     for _ in range(max(1, runs // 5)):
-        for model, samples in zip(loaded, times):
+        for model, samples in zip(loaded, times, strict=True):
             for _ in range(5):
                 start = time.perf_counter()
                 generate(model.model, model.tokenizer, PROMPT, params)
@@ -192,7 +192,7 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
                 )
             )
         durations = request_seconds(list(model_dirs.values()), settings.timed_requests)
-        for row, model_dir, duration in zip(rows, model_dirs.values(), durations):
+        for row, model_dir, duration in zip(rows, model_dirs.values(), durations, strict=True):
             row["model_zipped"], row["model_raw"] = model_bytes(model_dir)
             row["request_s"] = duration
     picture = plot(rows, out_dir / "presets.png")

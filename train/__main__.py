@@ -34,7 +34,7 @@ HELP = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m train", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="training text, one document a line")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
     parser.add_argument("--if-stale", action="store_true", help="do nothing when --out already holds this model")
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         preset_note = "from the preset" if f.name in PRESETS["tiny"] else f"default {getattr(defaults, f.name)}"
         parser.add_argument(
             flag(f.name),
-            type=FLAG_TYPES[f.type],
+            type=FLAG_TYPES[str(f.type)],  # a string: train/config.py uses `from __future__ import annotations`
             default=None,
             choices={"device": DEVICES, "keep": KEEP}.get(f.name),
             help=f"{HELP.get(f.name, '')} ({preset_note})".lstrip(" "),
@@ -104,6 +104,7 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
         "best_step": None,
     }
     if result.val_loss is not None:
+        assert result.best_val_loss is not None  # set at the first evaluation, with val_loss
         metrics.update(
             val_loss=round(result.val_loss, 6),
             val_perplexity=round(math.exp(result.val_loss), 4),

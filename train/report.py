@@ -24,9 +24,9 @@ def write_loss_plot(
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train_curve:
-        ax.plot(*zip(*train_curve), lw=0.8, alpha=0.7, label="train loss (per step)")
+        ax.plot(*zip(*train_curve, strict=True), lw=0.8, alpha=0.7, label="train loss (per step)")
     if val_curve:
-        ax.plot(*zip(*val_curve), marker="o", ms=3, label="validation loss")
+        ax.plot(*zip(*val_curve, strict=True), marker="o", ms=3, label="validation loss")
     ax.set(xlabel="tokens seen", ylabel="cross-entropy (nats per token)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -29,7 +29,7 @@ def write_stream(documents: Iterable[str], tokenizer: Tokenizer, eos_id: int, pa
     with path.open("wb") as out:
         for batch in batches(documents, ENCODE_BATCH):
             for encoding in tokenizer.encode_batch(batch):
-                np.asarray(encoding.ids + [eos_id], dtype=TOKEN_DTYPE).tofile(out)
+                np.asarray([*encoding.ids, eos_id], dtype=TOKEN_DTYPE).tofile(out)
     if path.stat().st_size == 0:
         return np.zeros(0, dtype=TOKEN_DTYPE)
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r")

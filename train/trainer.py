@@ -173,7 +173,8 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
             "val_documents": int(np.count_nonzero(val == eos_id)),
         }
         check_streams(train, val, cfg, split)
-        model = build_model(cfg, tokenizer.get_vocab_size(), eos_id).to(device)
+        model = build_model(cfg, tokenizer.get_vocab_size(), eos_id)
+        torch.nn.Module.to(model, device)  # in place; PreTrainedModel.to's functools.wraps wrapper hides its signature
         result = TrainResult(device=device.type, split=split)
         val_windows = torch.from_numpy(validation_windows(val, cfg)).to(device) if cfg.val_fraction > 0 else None
         best_state = run_steps(model, train, val_windows, cfg, device, result, show_progress)

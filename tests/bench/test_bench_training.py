@@ -24,7 +24,7 @@ def test_the_unigram_baseline_is_the_entropy_of_the_corpus_token_counts(model_di
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     counts = Counter()
     for line in read_corpus_lines(DEFAULT_CORPUS):
-        counts.update(tokenizer.encode(line).ids + [0])
+        counts.update([*tokenizer.encode(line).ids, 0])
     total = sum(counts.values())
     expected = -sum(c / total * math.log(c / total) for c in counts.values())
     assert unigram_entropy(DEFAULT_CORPUS, model_dir / "tokenizer.json") == pytest.approx(expected)

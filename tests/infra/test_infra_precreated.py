@@ -96,9 +96,9 @@ def test_a_grant_to_any_other_account_is_still_an_ownership_violation(pack, run_
     stolen = StackResource(
         writer.type, "stolen-writer", {**writer.inputs, "member": member}, {**writer.outputs, "member": member}
     )
-    assert any("not an identity of this stack" in message for message in pack.violations(resources + [stolen], PRIVATE))
+    assert any("not an identity of this stack" in message for message in pack.violations([*resources, stolen], PRIVATE))
     # The same rule as a plain function: only the function's own two accounts count as this stack's.
-    as_rules = [Resource(r.type, r.name, r.outputs) for r in resources + [stolen]]
+    as_rules = [Resource(r.type, r.name, r.outputs) for r in [*resources, stolen]]
     assert [p for p in ownership_violations(as_rules) if "stolen-writer" in p] == [
         f"stolen-writer: roles/artifactregistry.writer granted to {member}, which is not an identity of this stack"
     ]

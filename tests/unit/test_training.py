@@ -61,7 +61,10 @@ def test_manifest_carries_validation_metrics_tokens_seen_and_the_split_rule(mode
     assert metrics["best_val_loss"] <= metrics["val_loss"]
     split = manifest["split"]
     assert split["rule"] == SPLIT_RULE and split["val_fraction"] == cfg.val_fraction
-    side = lambda validation: list(split_documents(DEFAULT_CORPUS, cfg.val_fraction, cfg.seed, validation))
+
+    def side(validation: bool) -> list[str]:
+        return list(split_documents(DEFAULT_CORPUS, cfg.val_fraction, cfg.seed, validation))
+
     assert split["val_documents"] == len(side(True)) > 0 and split["train_documents"] == len(side(False))
     import torch
 
