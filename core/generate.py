@@ -24,9 +24,12 @@ from core.model import GPT2Config
 
 
 class DecodingSession(Protocol):
-    """One generation's state over a model: `feed` appends tokens and returns the next token's logits."""
+    """One generation's state over a model: `feed` appends tokens and returns the next token's logits;
+    `feed_every` returns the logits after each appended token (scoring a prompt)."""
 
     def feed(self, ids: list[int]) -> np.ndarray: ...
+
+    def feed_every(self, ids: list[int]) -> np.ndarray: ...
 
 
 class Engine(Protocol):
@@ -268,11 +271,10 @@ class TokenStream:
             return session.feed(ids) if self.params.max_new_tokens else None
         result.prompt_scores = scores = TokenScores()
         scores.add(None, ids[0], 0)
-        logits = session.feed(ids[:1])
-        for token in ids[1:]:  # one token at a time: each position's logits score the next prompt token
+        every = session.feed_every(ids)  # (T, V): the logits after ids[i] score ids[i + 1]
+        for logits, token in zip(every[:-1], ids[1:], strict=True):
             scores.add(logits, token, self.params.top_logprobs)
-            logits = session.feed([token])
-        return logits
+        return every[-1]
 
     def _decode(self) -> Iterator[str]:
         params, result, tokenizer = self.params, self._result, self.tokenizer

@@ -219,15 +219,16 @@ class GPT2:
         """A fresh generation state over these weights."""
         return Session(self)
 
-    def forward(self, ids: list[int] | np.ndarray, cache: KVCache) -> np.ndarray:
-        """Run `ids` (the next tokens) through the model, extending `cache`; return the last logits (V,)."""
+    def forward(self, ids: list[int] | np.ndarray, cache: KVCache, every_position: bool = False) -> np.ndarray:
+        """Run `ids` (the next tokens) through the model, extending `cache`; return the last logits (V,), or the
+        logits after each of them (T, V) with `every_position` (what scoring a prompt needs)."""
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             raise ValueError("forward needs at least one token")
         start, end = self.positions(cache, len(ids))
         x = self.blocks_over(self.wte[ids] + self.wpe[start:end], cache, start)  # (T, C)
         cache.length = end
-        return self.logits(x[-1])  # only the last position is sampled
+        return self.logits(x if every_position else x[-1])  # sampling needs only the last position
 
     def step(self, token: int, cache: KVCache) -> np.ndarray:
         """forward for a single new token, the hot path of decoding: the blocks work on vectors (C,).
@@ -252,7 +253,7 @@ class GPT2:
         return x
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """ln_f and the language-model head for one position (C,): the next token's logits (V,)."""
+        """ln_f and the language-model head: the next token's logits, (V,) for one position (C,), (T, V) for (T, C)."""
         return normalize(x, self.eps) @ self.head_w + self.head_b
 
 
@@ -275,3 +276,8 @@ class Session:
             if len(ids) == 1:
                 return self.model.step(ids[0], self.cache)
             return self.model.forward(ids, self.cache)
+
+    def feed_every(self, ids: list[int]) -> np.ndarray:
+        """Like feed, but the logits after each of `ids` (T, V): row i scores the token that follows ids[i]."""
+        with self.model.step_lock:
+            return self.model.forward(ids, self.cache, every_position=True)

@@ -22,12 +22,15 @@ class ReferenceSession:
         self.past = None
 
     def feed(self, ids: list[int]) -> np.ndarray:
+        return self.feed_every(ids)[-1]  # (V,)
+
+    def feed_every(self, ids: list[int]) -> np.ndarray:
         import torch
 
         with torch.no_grad():
             out = self.model(input_ids=torch.tensor([ids]), past_key_values=self.past, use_cache=True)
         self.past = out.past_key_values
-        return out.logits[0, -1].numpy()  # (V,)
+        return out.logits[0].numpy()  # (T, V)
 
 
 class ReferenceEngine:

@@ -142,3 +142,14 @@ def test_single_token_step_equals_the_general_forward(loaded):
     np.testing.assert_allclose(
         step_cache.k[:, :, : step_cache.length], block_cache.k[:, :, : block_cache.length], atol=1e-6
     )
+
+
+def test_feeding_a_prompt_at_once_gives_each_positions_logits_as_feeding_it_token_by_token(loaded):
+    ids = loaded.tokenizer.encode("Terraform provisions ephemeral cloud resources quickly.").ids
+    at_once, one_by_one = loaded.model.session(), loaded.model.session()
+    every = at_once.feed_every(ids)  # (T, V)
+    assert every.shape == (len(ids), loaded.model.cfg.vocab_size)
+    for position, token in enumerate(ids):
+        np.testing.assert_allclose(every[position], one_by_one.feed([token]), atol=1e-4, rtol=0)
+    # Both sessions continue from the same cache.
+    np.testing.assert_allclose(at_once.feed([ids[0]]), one_by_one.feed([ids[0]]), atol=1e-4, rtol=0)
