@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from train.config import DEFAULT_CORPUS, read_corpus_lines
+from train.config import DEFAULT_CORPUS, TrainConfig
+from train.corpus import split_documents
 
 TASKS = Path(__file__).parent / "lm_eval_tasks"
 CONTEXT_WORDS = 3
@@ -25,10 +26,12 @@ BATCH = 16
 
 
 def corpus_docs(seed: int = 0) -> list[dict]:
-    """Lines with at least four words after the first three: context, the true rest, three shuffles of it."""
+    """Training lines (the held-out ones were never learned) with at least four words after the first three:
+    context, the true rest, three shuffles of it."""
     rng = random.Random(seed)
     docs = []
-    for line in read_corpus_lines(DEFAULT_CORPUS):
+    cfg = TrainConfig()  # the served model's: the live server runs the default training's model
+    for line in split_documents(DEFAULT_CORPUS, cfg.val_fraction, cfg.seed, False):
         words = line.split()
         rest = words[CONTEXT_WORDS:]
         if len(rest) < 4 or len(set(rest)) < 3:
