@@ -13,7 +13,12 @@ import azure.functions as func
 
 from core.api import Request, create_app
 
-AUTH_LEVEL = func.AuthLevel[os.environ.get("TINYLLM_AZURE_AUTH_LEVEL", "FUNCTION").upper()]
+AUTH_LEVEL_SETTING = os.environ.get("TINYLLM_AZURE_AUTH_LEVEL", "FUNCTION").upper()
+if AUTH_LEVEL_SETTING not in func.AuthLevel.__members__:  # a hand-edited setting: say which, not KeyError
+    raise ValueError(
+        f"TINYLLM_AZURE_AUTH_LEVEL must be one of {', '.join(func.AuthLevel.__members__)}, got {AUTH_LEVEL_SETTING!r}"
+    )
+AUTH_LEVEL = func.AuthLevel[AUTH_LEVEL_SETTING]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]  # core answers 405 where it must
 
 # The host finds the FunctionApp by its type, whatever its name (Azure/azure-functions-python-worker,
