@@ -158,6 +158,7 @@ GCP_IAM_SCOPES = {
     "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding": "cloud-run-service",
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy": "cloud-run-service",
 }
+AUTHORITATIVE_PROJECT_IAM = {"gcp:projects/iAMBinding:IAMBinding", "gcp:projects/iAMPolicy:IAMPolicy"}
 GCP_IAM_TARGET = {  # the property naming the resource a binding is on
     "project": "project",
     "artifact-registry-repository": "repository",
@@ -335,6 +336,13 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
         if not condition:
             problems.append(message)
 
+    # A project-level Binding (all members of a role) or Policy (every binding) is authoritative: applying it removes
+    # every grant on the project that it does not list, the owners' included. Only additive members are allowed.
+    require(
+        resource_type not in AUTHORITATIVE_PROJECT_IAM,
+        f"{resource_type} is authoritative on the whole project (it replaces bindings this stack does not own); "
+        "use gcp.projects.IAMMember",
+    )
     if resource_type == "gcp:storage/bucket:Bucket":
         require(props.get("uniformBucketLevelAccess") is True, "bucket must use uniform bucket-level access")
         require(props.get("publicAccessPrevention") == "enforced", "bucket must enforce public access prevention")

@@ -103,6 +103,25 @@ def test_gcp_build_grants_on_another_bucket_or_repository_are_a_violation(pack, 
     assert any("someone-elses-images" in message for message in verdict(pack, gcp, repository))
 
 
+@pytest.mark.parametrize(
+    ("type_", "binding"),
+    [
+        ("gcp:projects/iAMBinding:IAMBinding", {"role": "roles/logging.logWriter", "members": ["{member}"]}),
+        (
+            "gcp:projects/iAMPolicy:IAMPolicy",
+            {"policyData": json.dumps({"bindings": [{"role": "roles/logging.logWriter", "members": ["{member}"]}]})},
+        ),
+    ],
+)
+def test_authoritative_project_iam_is_a_violation_even_for_an_allowed_role(pack, run_stack, type_, binding):
+    # Applied, either would remove every other binding on the project, the owners' included.
+    gcp = from_deployment(run_stack("gcp"))
+    (build_email,) = [r.outputs["email"] for r in gcp if r.name.endswith("-build")]
+    props = json.loads(json.dumps(binding).replace("{member}", "serviceAccount:" + build_email))
+    extra = planted(type_, "whole-project", {"project": "my-project", **props})
+    assert any("authoritative on the whole project" in message for message in verdict(pack, gcp, extra))
+
+
 def test_azure_blob_data_owner_on_another_storage_account_is_a_violation(pack, run_stack):
     azure = from_deployment(run_stack("azure"))
     identity = own(azure, "azure-native:web:WebApp")["identity"]["principalId"]
