@@ -196,7 +196,8 @@ def logit_bias_field(vocab_size: int) -> Field:
             raise invalid("logit_bias", f"at most {MAX_LOGIT_BIAS} entries, got {len(value)}")
         pairs = []
         for key, bias in value.items():
-            if not (key.isascii() and key.isdigit() and int(key) < vocab_size):
+            # The length check comes first: int() of a digit string over 4300 characters raises ValueError.
+            if not (key.isascii() and key.isdigit() and len(key) <= len(str(vocab_size)) and int(key) < vocab_size):
                 raise invalid("logit_bias", f"keys must be token ids from 0 to {vocab_size - 1}, got {key[:20]!r}")
             if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -MAX_BIAS <= bias <= MAX_BIAS:
                 raise invalid(

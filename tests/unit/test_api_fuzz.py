@@ -166,6 +166,7 @@ def test_valid_fields_complete_or_say_which_rule_they_break(app, loaded, short_b
         b'{"prompt": [[1, 2], "mixed"]}',
         b'{"prompt": "hi", "logit_bias": {"-1": 5}}',
         b'{"prompt": "hi", "logit_bias": {"1": 101}}',
+        b'{"prompt": "hi", "logit_bias": {"' + b"1" * 5000 + b'": 1}}',  # int() refuses over 4300 digits
     ],
 )
 def test_pathological_bodies(app, body):
