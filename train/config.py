@@ -8,6 +8,7 @@ preset's value. The resolved config, preset name included, is what the manifest 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +148,12 @@ class TrainConfig:
             raise ConfigError(f"--block-size ({self.block_size}) must not exceed --n-positions ({self.n_positions})")
         if not 0 <= self.val_fraction <= 0.5:
             raise ConfigError(f"--val-fraction must be between 0 and 0.5, not {self.val_fraction:g}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"--learning-rate must be more than 0, not {self.learning_rate:g}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"--learning-rate must be a finite number more than 0, not {self.learning_rate:g}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"--weight-decay must be a finite number, 0 or more, not {self.weight_decay:g}")
+        if not 0 <= self.seed < 2**63:  # numpy takes any non-negative seed, torch.manual_seed at most 2**64 - 1
+            raise ConfigError(f"--seed must be from 0 to {2**63 - 1}, not {self.seed}")
         if self.keep not in KEEP:
             raise ConfigError(f"--keep must be one of {', '.join(KEEP)}, not {self.keep!r}")
         if self.val_fraction == 0 and (self.keep == "best" or self.patience):

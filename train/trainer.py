@@ -204,6 +204,8 @@ def run_steps(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     horizon, window, tokens_per_step = planned_steps(cfg), cfg.block_size + 1, cfg.batch_size * cfg.block_size
+    if horizon < cfg.steps:
+        result.stop_reason = "max tokens"  # the token budget shortened the schedule; time or early stop may still win
     best_state, evals_without_gain, since_eval = None, 0, []
     start = time.monotonic()
     bar = tqdm(total=horizon, desc=f"training {cfg.preset}", disable=not show_progress, unit="step")

@@ -189,6 +189,7 @@ def test_token_budget_stops_training(tmp_path):
     assert train_main([*QUICK, "--steps", "100", "--max-tokens", "200", "--out", str(tmp_path / "m")]) == 0
     metrics = manifest_of(tmp_path / "m")["metrics"]
     assert metrics["steps"] == 200 // (4 * 16) and metrics["tokens_seen"] <= 200
+    assert metrics["stop_reason"] == "max tokens"
 
 
 def test_time_budget_stops_training(tmp_path):

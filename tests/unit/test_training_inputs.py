@@ -105,6 +105,9 @@ def test_no_validation_document_is_one_clear_error(tmp_path, previous_model, cap
         (["--block-size", "512"], "must not exceed --n-positions"),
         (["--vocab-size", "100"], "--vocab-size must be between 257"),
         (["--val-fraction", "0.9"], "--val-fraction must be between 0 and 0.5"),
+        (["--seed", "-1"], "--seed must be from 0 to"),
+        (["--weight-decay", "-1"], "--weight-decay must be a finite number, 0 or more"),
+        (["--learning-rate", "inf"], "--learning-rate must be a finite number more than 0"),
     ],
 )
 def test_a_bad_setting_is_one_clear_error(flags, message, previous_model, capsys):
