@@ -214,7 +214,7 @@ class TokenStream:
 
     After each piece, `tokens_shown` is how many of `result.token_ids` have been decoded so far, so a caller
     can send each token's log-probability with the piece it arrived in. `prompt_ids` come from encode_prompt
-    or check_fits. With `score_prompt`, the prompt is fed one token at a time and `result.prompt_scores`
+    or check_fits. With `score_prompt`, the prompt is fed in one pass (`feed_every`) and `result.prompt_scores`
     holds each prompt token's log-probability given the ones before it. `deadline` (time.monotonic) overrides
     params.time_budget_s, so several generations of one request can share one budget.
     """

@@ -240,7 +240,9 @@ def validate_service_accounts(stack: StackConfig) -> None:
                 f"tinyllm:{key} must be a user-managed service account: an account id (6-30 lowercase "
                 f"letters, digits, hyphens) or <id>@<project>.iam.gserviceaccount.com, got {value!r}"
             )
-    if stack.runtime_service_account == stack.build_service_account:
+    # By account id: `tinyllm-sa` and `tinyllm-sa@<project>.iam.gserviceaccount.com` may name the same account.
+    account_ids = {account.split("@")[0] for account in (stack.runtime_service_account, stack.build_service_account)}
+    if stack.runtime_service_account and len(account_ids) == 1:
         raise ConfigError(
             "tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount must be two different "
             "accounts (the runtime account holds no roles)"

@@ -124,6 +124,13 @@ GCP = {"tinyllm:cloud": "gcp", "gcp:region": "europe-west1"}
             {"tinyllm:runtimeServiceAccount": "tinyllm-same", "tinyllm:buildServiceAccount": "tinyllm-same"},
             "two different accounts",
         ),
+        (
+            {
+                "tinyllm:runtimeServiceAccount": "tinyllm-same",
+                "tinyllm:buildServiceAccount": "tinyllm-same@my-project.iam.gserviceaccount.com",
+            },
+            "two different accounts",
+        ),
     ],
 )
 def test_gcp_precreated_accounts_are_refused_unless_both_valid_and_distinct(values, message):
