@@ -42,12 +42,14 @@ from pulumi_command import local
 
 from infra.config import Package, StackConfig, function_environment, provided
 from infra.naming import storage_account_name
+from infra.policy.tinyllm_rules import AZURE_ROLE_NAMES
 
 PYTHON_VERSION = "3.12"
 DEPLOYMENT_CONTAINER = "deployment-package"
-# Built-in role definition ids are the same in every tenant.
-STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
-MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+# Built-in role definition ids, the same in every tenant: one table, with its source, shared with the policy pack.
+ROLE_IDS = {name: role_id for role_id, name in AZURE_ROLE_NAMES.items()}
+STORAGE_BLOB_DATA_OWNER = ROLE_IDS["Storage Blob Data Owner"]
+MONITORING_METRICS_PUBLISHER = ROLE_IDS["Monitoring Metrics Publisher"]
 # The package push: at most PUSH_TRIES attempts, PUSH_DELAY_SECONDS apart (up to ~5 minutes for the role to apply),
 # each waiting at most PUSH_TIMEOUT_SECONDS for the deployment to finish.
 PUSH_TRIES = 10
