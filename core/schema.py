@@ -597,14 +597,21 @@ def sampling_params(v: dict, max_tokens: int, stop: tuple[str, ...], top_logprob
     )
 
 
+def read_request(body: dict, fields: tuple[Field, ...], model_name: str, route: str, required: tuple[str, str]) -> dict:
+    """What both generation routes check first: the model, the required field (name, message), every field read
+    through the route's table, and stream_options only with stream."""
+    check_model(body, model_name)
+    if body.get(required[0]) is None:
+        raise invalid(*required)
+    values = read_fields(body, fields, REFUSED[route])
+    if body.get("stream_options") is not None and not values["stream"]:
+        raise invalid("stream_options", "is only allowed with stream: true")
+    return values
+
+
 def completion_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
     """Validate a /v1/completions body read through its field table."""
-    check_model(body, model_name)
-    if body.get("prompt") is None:
-        raise invalid("prompt", "is required")
-    v = read_fields(body, fields, REFUSED["completions"])
-    if body.get("stream_options") is not None and not v["stream"]:
-        raise invalid("stream_options", "is only allowed with stream: true")
+    v = read_request(body, fields, model_name, "completions", ("prompt", "is required"))
     n, best_of = v["n"], v["n"] if v["best_of"] is None else v["best_of"]
     if best_of < n:
         raise invalid("best_of", f"must be at least n ({n}), got {best_of}")
@@ -620,12 +627,7 @@ def completion_request(body: dict, fields: tuple[Field, ...], model_name: str) -
 
 def chat_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
     """Validate a /v1/chat/completions body read through its field table."""
-    check_model(body, model_name)
-    if body.get("messages") is None:
-        raise invalid("messages", "is required and must be a non-empty list")
-    v = read_fields(body, fields, REFUSED["chat"])
-    if body.get("stream_options") is not None and not v["stream"]:
-        raise invalid("stream_options", "is only allowed with stream: true")
+    v = read_request(body, fields, model_name, "chat", ("messages", "is required and must be a non-empty list"))
     if body.get("max_tokens") is not None and v["max_completion_tokens"] is not None:
         raise invalid("max_completion_tokens", "give either max_tokens or max_completion_tokens, not both")
     if v["top_logprobs"] is not None and not v["logprobs"]:
