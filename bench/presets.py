@@ -49,21 +49,12 @@ QUICK = Settings(engine.QUICK, timed_requests=5, package_sizes=False)
 def preset_model(preset: str, tokenizer_from: Path, dest: Path) -> Path:
     """A random-weight model of the preset's shape in `dest`, with a manifest core.artifacts accepts."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from train.trainer import build_model  # the trainer's own model of that shape (its dropout-free config too)
 
     cfg = TrainConfig.from_preset(preset)
     torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=cfg.vocab_size,
-        n_positions=cfg.n_positions,
-        n_embd=cfg.n_embd,
-        n_layer=cfg.n_layer,
-        n_head=cfg.n_head,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    GPT2LMHeadModel(config).save_pretrained(dest)
+    build_model(cfg, cfg.vocab_size, 0).save_pretrained(dest)
     (dest / "tokenizer.json").write_bytes((tokenizer_from / "tokenizer.json").read_bytes())
     files = {p.name: sha256_file(p) for p in sorted(dest.iterdir()) if p.is_file()}
     (dest / "manifest.json").write_text(json.dumps({"name": f"random-{preset}", "files": files}), encoding="utf-8")

@@ -84,6 +84,7 @@ def planned_steps(cfg: TrainConfig) -> int:
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, eos_id: int) -> GPT2LMHeadModel:
+    """A fresh GPT-2 of the config's shape; its end-of-text id is also its BOS and padding id."""
     config = GPT2Config(
         vocab_size=vocab_size,
         n_positions=cfg.n_positions,
