@@ -11,24 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from dataclasses import dataclass
 
 import pytest
-from lambda_events import aws_event
+from contract_support import Reply, aws_event
 
 from functions.devtools.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
 
 KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-rest-v1", "azure"]
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
 
 
 class AdapterClient:

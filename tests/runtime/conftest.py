@@ -16,26 +16,15 @@ import http.client
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lambda_events import aws_event
+from contract_support import Reply, aws_event
 
 from functions.devtools import runtimes
 from functions.devtools.local import free_port, stop_group
 
 KINDS = ["gcp", "aws-url-v2", "aws-rest-v1", "azure"]
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,27 @@
-"""Lambda events for tests: AWS's documented HTTP events (recorded in tests/adapters/events/) for one request."""
+"""What the adapter and runtime contract suites share: the reply they compare, and AWS's documented HTTP events
+(recorded in tests/adapters/events/) for one request."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 EVENTS = Path(__file__).parent / "adapters" / "events"  # recorded from AWS's documentation
+
+
+@dataclass
+class Reply:
+    """One HTTP answer as every client of the contract suites returns it."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
 
 
 def aws_event(kind: str, method: str, path: str, headers: dict, body: bytes, base64_body: bool = False) -> dict:
