@@ -16,6 +16,8 @@ Which 3.12: TINYLLM_PY312 > `python3.12` on PATH > pyenv's versions/3.12.* (`fin
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import os
 import queue
@@ -27,10 +29,11 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from functions.devtools.local import stop_group
+from functions.devtools.local import lambda_event, stop_group
 
 PY312_ENV = "TINYLLM_PY312"
 # The runtime interface client Lambda's Python runtimes are built on (github.com/aws/aws-lambda-python-runtime-
@@ -295,6 +298,9 @@ class LambdaRuntimeAPI:
 
 
 STREAM_WRAPPER = "stream-runtime"  # the package's exec wrapper (functions/aws/stream-runtime)
+# Between the http-integration-response prelude and the body (aws-lambda-nodejs-runtime-interface-client
+# src/HttpResponseStream.js: "Write 8 null bytes after the JSON prelude").
+STREAM_PRELUDE_DELIMITER = b"\0" * 8
 
 
 def start_lambda(
@@ -368,3 +374,83 @@ class AzureHost:
     def close(self) -> None:
         self.stdin.close()
         stop_group(self.process)
+
+
+# ---- HTTP in front of the runtimes ---------------------------------------------------------------------------
+
+Answer = tuple[int, dict[str, str], Iterator[bytes]]  # status, headers, the body's chunks as they come
+
+
+def function_url_answer(api: LambdaRuntimeAPI) -> Callable[[str, str, dict[str, str], bytes], Answer]:
+    """What a RESPONSE_STREAM Function URL does with one HTTP request: a payload 2.0 event for the Runtime API
+    double, then the streamed response split into its http-integration-response prelude (status, headers,
+    cookies; up to the 8 NUL bytes) and the body, passed on chunk by chunk."""
+
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        event = lambda_event(method, path, "", headers)  # the body goes base64-encoded: any bytes arrive intact
+        event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+        kind, streamed, _ = api.invoke(event, timeout=START_TIMEOUT_S)
+        if not isinstance(streamed, StreamedResponse):
+            raise RuntimeError(f"the runtime posted a {kind} instead of a streamed response: {streamed}")
+        chunks = iter(streamed)
+        head = b""
+        while STREAM_PRELUDE_DELIMITER not in head:
+            head += next(chunks)
+        prelude, _, rest = head.partition(STREAM_PRELUDE_DELIMITER)
+        meta = json.loads(prelude)
+        cookies = {"set-cookie": ", ".join(meta["cookies"])} if meta.get("cookies") else {}
+        return meta["statusCode"], {**meta.get("headers", {}), **cookies}, itertools.chain([rest], chunks)
+
+    return answer
+
+
+def azure_answer(host: AzureHost) -> Callable[[str, str, dict[str, str], bytes], Answer]:
+    """What the Functions host does with one HTTP request: the indexed function's whole reply (it buffers)."""
+    lock = threading.Lock()  # one request at a time on the host view's stdin/stdout
+
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        with lock:
+            reply = host.request(method, f"https://tinyllm.azurewebsites.net{path}", headers, body)
+        return reply["status"], reply["headers"], iter((reply["body"],))
+
+    return answer
+
+
+class HttpFront:
+    """A loopback HTTP server that hands each request to `answer` and writes the body's chunks as they come
+    (HTTP/1.1 chunked, flushed per chunk): real HTTP clients (`openai`, an SSE reader) in front of a runtime
+    that is not an HTTP server itself. `url` is its base URL."""
+
+    def __init__(self, answer: Callable[[str, str, dict[str, str], bytes], Answer]):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, headers, chunks = answer(self.command, self.path, dict(self.headers.items()), body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for chunk in chunks:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = handle_any
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
