@@ -304,22 +304,28 @@ STREAM_PRELUDE_DELIMITER = b"\0" * 8
 
 
 def start_lambda(
-    venv_python: Path, task_root: Path, api: LambdaRuntimeAPI, log, *, streaming: bool = False
+    venv_python: Path,
+    task_root: Path,
+    api: LambdaRuntimeAPI,
+    log,
+    *,
+    streaming: bool = False,
+    handler: str = "handler.handler",
 ) -> subprocess.Popen:
-    """`python -m awslambdaric handler.handler` in the task root, as Lambda's python3.12 runtime starts it; with
-    `streaming`, that command handed to the package's exec wrapper, as Lambda does when the function's
-    AWS_LAMBDA_EXEC_WRAPPER names it."""
+    """`python -m awslambdaric <handler>` in the task root, as Lambda's python3.12 runtime starts it for the
+    function's configured handler; with `streaming`, that command handed to the package's exec wrapper, as Lambda
+    does when the function's AWS_LAMBDA_EXEC_WRAPPER names it."""
     # Source: docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html (AWS_LAMBDA_RUNTIME_API,
     # LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, _HANDLER ...) and python-package.html ("the function's root
     # directory is first on the search path": PYTHONPATH holds the task root); runtimes-modify.html#runtime-wrapper
     # ("Lambda sends to your script the path to the interpreter and all of the original arguments").
-    command = [str(venv_python), "-m", "awslambdaric", "handler.handler"]
+    command = [str(venv_python), "-m", "awslambdaric", handler]
     wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": str(task_root / STREAM_WRAPPER)} if streaming else {}
     env = clean_environment(
         AWS_LAMBDA_RUNTIME_API=api.address,
         LAMBDA_TASK_ROOT=str(task_root),
         PYTHONPATH=str(task_root),
-        _HANDLER="handler.handler",
+        _HANDLER=handler,
         AWS_LAMBDA_FUNCTION_NAME="tinyllm",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
         AWS_REGION="eu-west-1",
