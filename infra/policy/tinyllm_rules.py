@@ -158,6 +158,23 @@ GCP_IAM_SCOPES = {
     "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding": "cloud-run-service",
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy": "cloud-run-service",
 }
+# Long-lived credentials, refused on every cloud: the program and CI authenticate with short-lived, federated
+# tokens only (docs/ci.md), so a key that lives until someone deletes it is never needed. Each is a resource type of
+# the pinned providers (pulumi_gcp/serviceaccount/key.py, storage/hmac_key.py, projects/api_key.py; pulumi_aws/iam/
+# access_key.py, user_login_profile.py, service_specific_credential.py, signing_certificate.py, ssh_key.py).
+# Azure's keys are settings, not resources: storage account keys are off (allowSharedKeyAccess false, below) and
+# basic-auth publishing credentials may not be switched on (WebAppScmAllowed / WebAppFtpAllowed with allow true).
+LONG_LIVED_CREDENTIALS = {
+    "gcp:serviceaccount/key:Key": "a service-account key",
+    "gcp:storage/hmacKey:HmacKey": "a Cloud Storage HMAC key",
+    "gcp:projects/apiKey:ApiKey": "an API key",
+    "aws:iam/accessKey:AccessKey": "an IAM access key",
+    "aws:iam/userLoginProfile:UserLoginProfile": "an IAM user password",
+    "aws:iam/serviceSpecificCredential:ServiceSpecificCredential": "a service-specific credential",
+    "aws:iam/signingCertificate:SigningCertificate": "a signing certificate",
+    "aws:iam/sshKey:SshKey": "an IAM SSH key",
+}
+AZURE_BASIC_AUTH_POLICIES = {"azure-native:web:WebAppScmAllowed", "azure-native:web:WebAppFtpAllowed"}
 AUTHORITATIVE_PROJECT_IAM = {"gcp:projects/iAMBinding:IAMBinding", "gcp:projects/iAMPolicy:IAMPolicy"}
 GCP_IAM_TARGET = {  # the property naming the resource a binding is on
     "project": "project",
@@ -342,6 +359,15 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
         resource_type not in AUTHORITATIVE_PROJECT_IAM,
         f"{resource_type} is authoritative on the whole project (it replaces bindings this stack does not own); "
         "use gcp.projects.IAMMember",
+    )
+    require(
+        resource_type not in LONG_LIVED_CREDENTIALS,
+        f"{LONG_LIVED_CREDENTIALS.get(resource_type)} is a long-lived credential; use short-lived federated "
+        "credentials (docs/ci.md)",
+    )
+    require(
+        not (resource_type in AZURE_BASIC_AUTH_POLICIES and props.get("allow") is not False),
+        "basic-auth publishing credentials (SCM/FTP) are long-lived; keep them off (allow: false)",
     )
     if resource_type == "gcp:storage/bucket:Bucket":
         require(props.get("uniformBucketLevelAccess") is True, "bucket must use uniform bucket-level access")
