@@ -82,8 +82,9 @@ class StackConfig:
     invokers: tuple[str, ...] = ()
     log_retention_days: int = 14
     architecture: str = "arm64"
-    # GCP: how long the function waits after its build grants are created or changed (IAM propagation).
-    iam_wait_seconds: int = 60
+    # GCP: how long the function waits after its build grants are created or changed (IAM propagation: "typically
+    # 2 minutes", cloud.google.com/iam/docs/access-change-propagation; infra/deploy.py covers the longer tail).
+    iam_wait_seconds: int = 120
     cors_origins: tuple[str, ...] = ()  # exact browser origins the function answers CORS for (core.api)
     # GCP: pre-created runtime and build service accounts (account id in gcp:project, or an email); both or neither.
     # Set, the program creates no service account and grants the build account only roles on this stack's own

@@ -16,7 +16,7 @@ from infra_mocks import GCP_PROJECT_NUMBER, SUBSCRIPTION
 from infra import naming
 from infra.azure import PUSH_DELAY_SECONDS, PUSH_TIMEOUT_SECONDS, PUSH_TRIES, push_command
 from infra.config import DEFAULTS, ConfigError, StackConfig, from_values
-from infra.gcp import REQUIRED_APIS
+from infra.gcp import GCF_SOURCES_ROLE, REQUIRED_APIS
 from infra.policy.tinyllm_rules import violations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run
         if a.inputs["accountId"].endswith("-build")
     )
     project_grants = deployment.of_type("gcp:projects/iAMMember:IAMMember")
-    (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == "roles/storage.objectViewer"]
+    (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == GCF_SOURCES_ROLE]
     assert source_read["member"].startswith(f"serviceAccount:{build_email}@")
     bucket = f"projects/_/buckets/gcf-v2-sources-{GCP_PROJECT_NUMBER}-europe-west1"
     assert source_read["condition"]["expression"] == (
@@ -45,7 +45,7 @@ def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run
 
 def test_gcp_a_condition_for_another_bucket_is_not_the_allow_listed_scope():
     props = {
-        "role": "roles/storage.objectViewer",
+        "role": GCF_SOURCES_ROLE,
         "member": "serviceAccount:b@p.iam.gserviceaccount.com",
         "condition": {"expression": 'resource.name.startsWith("projects/_/buckets/")'},
     }
@@ -61,7 +61,8 @@ def test_gcp_function_waits_for_every_build_grant_through_a_sleep_triggered_by_t
         if r.name.startswith("tinyllm-build-") and r.type != "gcp:serviceaccount/account:Account"
     ]
     assert len(grants) == 4
-    assert sleep.inputs["createDuration"] == "60s"
+    # Google: policy changes propagate in "typically 2 minutes" (cloud.google.com/iam/docs/access-change-propagation).
+    assert sleep.inputs["createDuration"] == "120s"
     # Triggers are the grants' ids: the wait runs again only when a grant is replaced, not on every update.
     assert sorted(sleep.inputs["triggers"].values()) == sorted(f"{g.name}-id" for g in grants)
     function_at = deployment.index("tinyllm-function")

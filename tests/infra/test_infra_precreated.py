@@ -42,7 +42,7 @@ def test_gcp_default_creates_both_accounts_and_grants_the_build_account_its_proj
     assert {r.inputs["accountId"] for r in deployment.of_type(ACCOUNT)} == {"tinyllm-run", "tinyllm-build"}
     assert {(g.permission, g.scope_kind) for g in stack_grants(deployment)} >= {
         ("roles/logging.logWriter", "project"),
-        ("roles/storage.objectViewer", "gcf-v2-sources-bucket"),
+        ("roles/storage.objectAdmin", "gcf-v2-sources-bucket"),
     }
 
 
@@ -200,7 +200,7 @@ DOCS = POLICY_DIR.parents[1] / "docs" / "ci.md"
 
 
 def test_the_documented_build_grant_condition_is_the_programs_own(tmp_path):
-    # docs/ci.md grants the pre-created build account the conditioned objectViewer the program grants its own one.
+    # docs/ci.md grants the pre-created build account the conditioned role the program grants its own one.
     (command,) = re.findall(r"(printf '\{\"title\".*?) > gcf-sources-condition\.json", DOCS.read_text(), re.S)
     script = f'bucket="projects/_/buckets/gcf-v2-sources-314-europe-west1"; {command}'
     written = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
