@@ -40,8 +40,8 @@ class AdapterClient:
 
     @property
     def app(self):
-        """The core App the adapter built at import (its composition root)."""
-        return self.module.app
+        """The core App the adapter built at import (its composition root; Azure's `app` is the FunctionApp)."""
+        return self.module.core_app if self.kind == "azure" else self.module.app
 
     def request(self, method: str, path: str, headers: dict | None = None, body: bytes = b"") -> Reply:
         headers = dict(headers or {})
