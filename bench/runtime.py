@@ -243,6 +243,78 @@ def first_token_table(measured: dict[str, list[tuple]]) -> str:
     return markdown_table(headers, rows)
 
 
+# Azure's way to stream a Python app's HTTP responses (learn.microsoft.com/azure/azure-functions/
+# functions-reference-python#http-streams; pypi.org/project/azurefunctions-extensions-http-fastapi): what it would
+# add to the package and to the worker's indexing, which imports it (its web.py imports fastapi, pydantic, uvicorn).
+# Pinned with its whole dependency closure (as pip resolved it for CPython 3.12 on manylinux x86_64), the way
+# infra.bundle pins what it vendors, minus what the package already holds (azure-functions, werkzeug, markupsafe).
+AZURE_HTTP_STREAMS = "azurefunctions-extensions-http-fastapi==1.0.1"
+AZURE_HTTP_STREAMS_CLOSURE = (
+    AZURE_HTTP_STREAMS,
+    "azurefunctions-extensions-base==1.2.0",
+    "fastapi==0.165.0",
+    "starlette==1.10.0",
+    "pydantic==2.14.4",
+    "pydantic-core==2.50.5",
+    "uvicorn==0.54.0",
+    "anyio==4.16.0",
+    "h11==0.16.0",
+    "click==8.5.1",
+    "idna==3.20",
+    "typing-extensions==4.16.0",
+    "typing-inspection==0.4.5",
+    "annotated-types==0.8.0",
+    "annotated-doc==0.0.7",
+    "opentelemetry-api==1.45.2",
+)
+AZURE_IMPORTS = {
+    "buffered": "azure.functions",
+    "HTTP streams": "azure.functions, azurefunctions.extensions.http.fastapi",
+}
+
+
+def azure_streams_cost(python312: Path, work: Path, samples: int) -> dict[str, tuple[int, int, float]]:
+    """{variant: (zipped bytes, unzipped bytes, median import seconds)} of the Azure package's vendored
+    dependencies without and with the HTTP streams extension (and everything it pulls in). Imports run under
+    `python3.12 -I -B -S` with no bytecode cache, as from the package (it ships none), variants alternating."""
+    from infra import bundle
+    from infra.bundle_deps import install
+
+    pins = bundle.TARGETS["azure"].requirements
+    target = bundle.target_runtime("azure", "x86_64")
+    dirs = {"buffered": work / "azure-deps-buffered", "HTTP streams": work / "azure-deps-streams"}
+    install(pins, target, dirs["buffered"])
+    install((*pins, *AZURE_HTTP_STREAMS_CLOSURE), target, dirs["HTTP streams"])
+    sizes = {}
+    for variant, folder in dirs.items():
+        zip_path = folder.with_suffix(".zip")
+        _, unzipped = bundle.write_zip(folder, zip_path)
+        sizes[variant] = (zip_path.stat().st_size, unzipped)
+    times: dict[str, list[float]] = {variant: [] for variant in dirs}
+    for _ in range(samples):
+        for variant, folder in dirs.items():
+            code = (
+                f"import sys, time; sys.path[:0] = [{str(folder)!r}]; began = time.perf_counter(); "
+                f"import {AZURE_IMPORTS[variant]}; print(time.perf_counter() - began)"
+            )
+            out = subprocess.run([str(python312), "-I", "-B", "-S", "-c", code], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"importing {AZURE_IMPORTS[variant]} failed: {out.stderr[-1000:]}")
+            times[variant].append(float(out.stdout))
+    return {variant: (*sizes[variant], statistics.median(times[variant])) for variant in dirs}
+
+
+def azure_streams_table(cost: dict[str, tuple[int, int, float]], samples: int) -> str:
+    rows = [
+        [variant, f"{zipped / MIB:.1f} MiB", f"{unzipped / MIB:.1f} MiB", f"{fmt(seconds * 1000)} ms"]
+        for variant, (zipped, unzipped, seconds) in cost.items()
+    ]
+    (bz, bu, bt), (sz, su, st) = cost["buffered"], cost["HTTP streams"]
+    rows.append(["added", f"+{(sz - bz) / MIB:.1f} MiB", f"+{(su - bu) / MIB:.1f} MiB", f"+{fmt((st - bt) * 1000)} ms"])
+    headers = ["Azure package's dependencies", "zipped", "unzipped", f"import at indexing, median of {samples}"]
+    return markdown_table(headers, rows)
+
+
 def prepare(python312: Path, packages: dict, work: Path) -> dict:
     """Per cloud: (cold-start function, its arguments), with the virtualenvs made and packages unpacked."""
     gcp = runtimes.unpack(packages["gcp"].zip_path, work / "gcp")
@@ -300,6 +372,7 @@ def run(model_dir: Path, settings: Settings) -> str:
                 samples[cloud].append(measure(*args, work))
         with warm_fronts(python312, {cloud: args for cloud, (_, args) in prepared.items()}, work) as urls:
             first_tokens = first_token_samples(urls, eos_token_id(model_dir), settings.samples)
+        azure_streams = azure_streams_cost(python312, work, settings.samples)
     version = subprocess.run(
         [str(python312), "-c", "import platform; print(platform.python_version())"],
         capture_output=True,
@@ -328,4 +401,8 @@ def run(model_dir: Path, settings: Settings) -> str:
         + first_token_table(first_tokens)
         + "\n\n"
         + "\n".join(f"- {note}" for note in stream_notes)
+        + "\n\n"
+        + azure_streams_table(azure_streams, settings.samples)
+        + f"\n\n- What {AZURE_HTTP_STREAMS} (with what it pulls in) would add to `azure.zip`'s vendored "
+        "dependencies and to the import of the app at indexing, under CPython 3.12 with no bytecode cache."
     )
