@@ -48,12 +48,13 @@ PLATFORMS = (
         # (docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html): "$0.20 per 1 million requests
         # thereafter, or $0.0000002 per request"; "Duration is calculated from the time your code begins executing
         # until it returns or otherwise terminates, rounded up to the nearest 1 millisecond (ms)"; x86 duration
-        # "$0.00001667 for every GB-second used thereafter" (the pricing page's $0.0000166667, rounded). Arm: AWS News Blog, "AWS Lambda Functions Powered by
-        # AWS Graviton2 Processor" (aws.amazon.com/blogs/aws/aws-lambda-functions-powered-by-aws-graviton2-processor-
-        # run-your-functions-on-arm-and-get-up-to-34-better-price-performance/): "For functions using the
-        # Arm/Graviton2 architecture, duration charges are 20 percent lower than the current pricing for x86", i.e.
-        # 0.8 × $0.0000166667 = $0.0000133334 per GB-second (aws.amazon.com/lambda/pricing renders its rates
-        # client-side, so its stored copy shows none).
+        # "$0.00001667 for every GB-second used thereafter" (the pricing page's $0.0000166667, rounded).
+        # Arm: AWS News Blog, "AWS Lambda Functions Powered by AWS Graviton2 Processor"
+        # (aws.amazon.com/blogs/aws/aws-lambda-functions-powered-by-aws-graviton2-processor-run-your-functions-on-
+        # arm-and-get-up-to-34-better-price-performance/): "For functions using the Arm/Graviton2 architecture,
+        # duration charges are 20 percent lower than the current pricing for x86", i.e. 0.8 × $0.0000166667 =
+        # $0.0000133334 per GB-second (aws.amazon.com/lambda/pricing renders its rates client-side, so its stored
+        # copy shows none).
         per_gb_second=0.0000133334,
         per_vcpu_second=0.0,
         per_million_requests=0.20,
