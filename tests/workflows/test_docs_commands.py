@@ -331,3 +331,39 @@ def test_right_commands_pass_and_a_subshell_cd_ends_with_it():
         )
         == []
     )
+
+
+# -- links between the pages ---------------------------------------------------------------------------------------
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped (hyphens and underscores kept), spaces → '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(document: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", document.read_text(), flags=re.S | re.M)
+    return {github_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_every_relative_link_points_to_a_file_and_heading_that_exist(document):
+    broken = []
+    for target in LINK.findall(document.read_text()):
+        if re.match(r"^[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no such heading in {linked.relative_to(ROOT)}")
+    assert broken == []
+
+
+def test_the_anchor_rule_matches_githubs_on_this_repositorys_headings():
+    assert {"target-missed-and-why", "package-size-per-preset", "what-1m-requests-cost"} <= anchors(
+        ROOT / "docs" / "benchmarks.md"
+    )
+    assert github_anchor("Cold start of each package (`--only runtime`)") == "cold-start-of-each-package---only-runtime"
