@@ -169,6 +169,11 @@ class ChatRoute:
     path = "/v1/chat/completions"
     id_prefix = "chatcmpl-"
     object_name, chunk_object_name = "chat.completion", "chat.completion.chunk"
+    # logprobs.content is "a list of message content tokens" (OpenAI's API reference, ChatCompletion
+    # choices[].logprobs: developers.openai.com/api/reference/python/resources/chat/subresources/completions/).
+    # The end-of-text token that stops a choice is not content, so it is left out (vLLM lists every output token
+    # there) and the entries' bytes join to exactly the message's content; usage.completion_tokens counts it.
+    shows_end_of_text = False
     # OpenAPI: the operation's summary, the request's required field, the schemas' names, choices per response
     summary = "Answer a chat"
     required = "messages"
@@ -201,7 +206,7 @@ class ChatRoute:
             "logprobs": None,
         }
         if request.params.logprobs is not None:
-            choice["logprobs"] = chat_logprobs(tokenizer, gen.token_ids, gen.scores, 0, gen.completion_tokens)
+            choice["logprobs"] = chat_logprobs(tokenizer, gen.token_ids, gen.scores, 0, gen.text_tokens)
         return choice
 
     def opening(self, index: int) -> dict:

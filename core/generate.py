@@ -8,6 +8,10 @@ log-softmax of the logits before any processor, as vLLM returns them by default.
 A seed (or an rng passed in) makes sampling repeat exactly; without one, each call draws fresh entropy.
 Stop strings end the text before their first occurrence; text that could still become a stop string is held
 back while streaming, so a streamed completion never shows a stop string.
+The end-of-text token that stops a generation is one of its tokens (in `token_ids`, scored, counted in
+`completion_tokens`) whose text is not in `text`, as in vLLM, whose scheduler appends it to the request's
+output tokens before it stops the request (vllm-project/vllm, vllm/v1/core/sched/utils.py, `check_stop`):
+a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability.
 """
 
 from __future__ import annotations
@@ -114,10 +118,17 @@ class Generation:
     finish_reason: str | None = None
     scores: TokenScores = field(default_factory=TokenScores)  # of token_ids
     prompt_scores: TokenScores | None = None  # of the prompt's tokens, when params.prompt_logprobs asks for them
+    ended_by_eos: bool = False  # the last of token_ids is the end-of-text token (its text is not in `text`)
 
     @property
     def completion_tokens(self) -> int:
+        """Every generated token, the end-of-text token that stopped the generation included."""
         return len(self.token_ids)
+
+    @property
+    def text_tokens(self) -> int:
+        """The generated tokens whose text is in `text`: all but a final end-of-text token."""
+        return len(self.token_ids) - self.ended_by_eos
 
     @property
     def cumulative_logprob(self) -> float:
@@ -289,11 +300,11 @@ class TokenStream:
                 break
             assert logits is not None  # _prefill gives None only for max_new_tokens 0, which ended the loop above
             token = next_token(processed_logits(logits, params, counts), params, self.rng)
-            if token == self.engine.cfg.eos_token_id and not params.ignore_eos:
-                result.finish_reason = "stop"
-                break
             result.token_ids.append(token)
             result.scores.add(logits, token, params.logprobs or 0)
+            if token == self.engine.cfg.eos_token_id and not params.ignore_eos:
+                result.finish_reason, result.ended_by_eos = "stop", True
+                break
             counts[token] = counts.get(token, 0) + 1
             text = tokenizer.decode(result.token_ids)
             cut = stop_index(text, params.stop)

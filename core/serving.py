@@ -67,6 +67,7 @@ class GenerationRoute(Protocol):
     id_prefix: str
     object_name: str
     chunk_object_name: str
+    shows_end_of_text: bool  # whether the end-of-text token that stops a choice is in its logprobs
 
     def choice(
         self, tokenizer: Tokenizer, index: int, prompt: Prompt, gen: Generation, request: GenerationRequest
@@ -185,6 +186,10 @@ def sse_events(
     usage_field = {"usage": None} if request.include_usage else {}
     with_logprobs = request.params.logprobs is not None
 
+    def shown(gen: Generation, tokens: int) -> int:
+        """How many of gen's first `tokens` tokens the route's logprobs show."""
+        return tokens if route.shows_end_of_text else min(tokens, gen.text_tokens)
+
     def chunk(choice: dict) -> bytes:
         return sse({**head, "choices": [choice], **usage_field})
 
@@ -209,13 +214,14 @@ def sse_events(
                 yield piece(index, prompt.text, block(prompt.ids, stream.so_far.prompt_scores, 0, len(prompt.ids), 0))
                 echoed = True
             gen = stream.so_far
-            yield piece(index, text, block(gen.token_ids, gen.scores, sent, stream.tokens_shown, base))
-            sent = stream.tokens_shown
+            end = shown(gen, stream.tokens_shown)
+            yield piece(index, text, block(gen.token_ids, gen.scores, sent, end, base))
+            sent = end
         result = stream.result
         if not echoed:
             yield piece(index, prompt.text, block(prompt.ids, result.prompt_scores, 0, len(prompt.ids), 0))
         tally.count(result)
-        end = result.completion_tokens
+        end = shown(result, result.completion_tokens)
         rest = block(result.token_ids, result.scores, sent, end, base) if sent < end else None
         yield piece(index, None, rest, result.finish_reason)
     if request.include_usage:
