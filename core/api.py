@@ -235,16 +235,16 @@ class App:
         """Parse with the route's table, admit (every limit), run; the body, or the events as they are decoded."""
         generation_request = route.parse(self.json_body(request), self.loaded.name)
         prompts = serving.admit(generation_request, self.loaded)
-        served = serving.run(route, generation_request, prompts, self.loaded, record["request_id"])
-        record["prompt_tokens"] = served.tally.prompt_tokens
-        if served.events is not None:
-            return Response(
-                200,
-                {"content-type": "text/event-stream", "cache-control": "no-cache"},
-                chunks=self.tallied(served.events, served.tally, record),
-            )
-        record.update(served.tally.log_fields())
-        return json_response(200, served.body or {})
+        tally, answer = serving.run(route, generation_request, prompts, self.loaded, record["request_id"])
+        record["prompt_tokens"] = tally.prompt_tokens
+        if isinstance(answer, dict):
+            record.update(tally.log_fields())
+            return json_response(200, answer)
+        return Response(
+            200,
+            {"content-type": "text/event-stream", "cache-control": "no-cache"},
+            chunks=self.tallied(answer, tally, record),
+        )
 
     @staticmethod
     def tallied(events: Iterator[bytes], tally: Tally, record: dict) -> Iterator[bytes]:

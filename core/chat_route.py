@@ -193,7 +193,7 @@ class ChatRoute:
             raise invalid("top_logprobs", "needs logprobs: true")
         max_tokens = v["max_completion_tokens"] if v["max_completion_tokens"] is not None else v["max_tokens"]
         logprobs = (v["top_logprobs"] or 0) if v["logprobs"] else None
-        params = sampling_params(v, max_tokens, v["stop"] + CHAT_STOPS, logprobs)
+        params = sampling_params(v, max_new_tokens=max_tokens, stop=v["stop"] + CHAT_STOPS, logprobs=logprobs)
         return GenerationRequest((v["messages"],), params, v["n"], v["n"], False, v["stream"], v["stream_options"])
 
     def choice(

@@ -136,7 +136,9 @@ class CompletionRoute:
         if v["stream"] and best_of > n:
             raise invalid("best_of", "cannot be more than n when streaming (the best are known only at the end)")
         prompt_logprobs = v["logprobs"] if v["echo"] else None  # an echoed prompt is scored like the completion
-        params = sampling_params(v, v["max_tokens"], v["stop"], v["logprobs"], prompt_logprobs)
+        params = sampling_params(
+            v, max_new_tokens=v["max_tokens"], stop=v["stop"], logprobs=v["logprobs"], prompt_logprobs=prompt_logprobs
+        )
         return GenerationRequest(v["prompt"], params, n, best_of, v["echo"], v["stream"], v["stream_options"])
 
     def choice(

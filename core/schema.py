@@ -346,22 +346,18 @@ def check_model(body: dict, model_name: str) -> None:
         )
 
 
-def sampling_params(
-    v: dict, max_tokens: int, stop: tuple[str, ...], logprobs: int | None, prompt_logprobs: int | None = None
-) -> SamplingParams:
-    """The decoding options of a request, from the values its table read (the shared fields' names)."""
+def sampling_params(v: dict, **route_options: Any) -> SamplingParams:
+    """The decoding options of a request: the values its table read for the shared fields, plus the options its
+    route sets itself (max_new_tokens, stop, logprobs, prompt_logprobs, ...) under SamplingParams' names."""
     return SamplingParams(
-        max_new_tokens=max_tokens,
         temperature=v["temperature"],
         top_p=v["top_p"],
         top_k=v["top_k"],
         seed=v["seed"],
-        stop=stop,
         presence_penalty=v["presence_penalty"],
         frequency_penalty=v["frequency_penalty"],
         logit_bias=v["logit_bias"],
-        logprobs=logprobs,
-        prompt_logprobs=prompt_logprobs,
+        **route_options,
     )
 
 

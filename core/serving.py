@@ -19,7 +19,15 @@ from typing import Protocol
 from tokenizers import Tokenizer
 
 from core.artifacts import LoadedModel
-from core.generate import ContextOverflow, Generation, TokenScores, best_of, check_fits, sample_streams
+from core.generate import (
+    ContextOverflow,
+    Generation,
+    TokenScores,
+    TokenStream,
+    best_of,
+    check_fits,
+    sample_streams,
+)
 from core.schema import MAX_REQUEST_TOKENS, TIME_BUDGET_S, ApiError, GenerationRequest, invalid
 
 DONE = b"data: [DONE]\n\n"
@@ -131,39 +139,35 @@ def check_request_tokens(prompt_lengths: list[int], best_of: int, max_tokens: in
 
 
 # -- running ----------------------------------------------------------------------------------------------------
-@dataclass
-class Served:
-    """What `run` gives the HTTP shell: a whole response object, or events to stream; `tally` holds the counts
-    once the body is built (or the events are all sent)."""
-
-    tally: Tally
-    body: dict | None = None
-    events: Iterator[bytes] | None = None
-
-
 def run(
     route: GenerationRoute, request: GenerationRequest, prompts: list[Prompt], loaded: LoadedModel, request_id: str
-) -> Served:
-    """Decode every choice of an admitted request (best_of samples per prompt, n kept) under one deadline."""
+) -> tuple[Tally, dict | Iterator[bytes]]:
+    """Decode every choice of an admitted request (best_of samples per prompt, n kept) under one deadline: the
+    whole response object, or (stream) its server-sent events. The tally holds the counts once the object is
+    built or the events are all sent."""
     model, tokenizer = loaded.model, loaded.tokenizer
     deadline = time.monotonic() + TIME_BUDGET_S  # one budget for every choice of the request
     streams = [sample_streams(model, tokenizer, p.ids, request.params, request.best_of, deadline) for p in prompts]
     tally = Tally(prompt_tokens=sum(len(p.ids) for p in prompts))
-    header = {"id": route.id_prefix + request_id, "created": int(time.time()), "model": loaded.name}
+    head = {
+        "id": route.id_prefix + request_id,
+        "object": route.object_name,
+        "created": int(time.time()),
+        "model": loaded.name,
+    }
     if request.stream:
         choices = [
             (i * request.n + j, prompt, stream)
             for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True))
             for j, stream in enumerate(samples)
         ]
-        return Served(tally, events=sse_events(route, tokenizer, request, header, choices, tally))
+        return tally, sse_events(route, tokenizer, request, head, choices, tally)
     choices = []
     for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True)):
         for j, gen in enumerate(best_of(samples, request.n)):
             tally.count(gen)
             choices.append(route.choice(tokenizer, i * request.n + j, prompt, gen, request))
-    body = {"id": header["id"], "object": route.object_name, "created": header["created"], "model": header["model"]}
-    return Served(tally, body={**body, "choices": choices, "usage": tally.usage()})
+    return tally, {**head, "choices": choices, "usage": tally.usage()}
 
 
 def sse(obj: dict) -> bytes:
@@ -171,18 +175,19 @@ def sse(obj: dict) -> bytes:
 
 
 def sse_events(
-    route: GenerationRoute, tokenizer: Tokenizer, request: GenerationRequest, header: dict, choices: list, tally: Tally
+    route: GenerationRoute,
+    tokenizer: Tokenizer,
+    request: GenerationRequest,
+    head: dict,
+    choices: list[tuple[int, Prompt, TokenStream]],
+    tally: Tally,
 ) -> Iterator[bytes]:
     """Events for a streamed answer, one choice after the other: the route's opening chunk, pieces of text with
     the logprobs of the tokens decoded since the previous piece (the echoed prompt first, with echo), a chunk
     with the finish_reason, then (with include_usage) a chunk with empty choices and the usage, and
-    `data: [DONE]`. `tally` holds the counts once the events are sent."""
-    head = {
-        "id": header["id"],
-        "object": route.chunk_object_name,
-        "created": header["created"],
-        "model": header["model"],
-    }
+    `data: [DONE]`. `tally` holds the counts once the events are sent. `head`: the response's id, object, created
+    and model, whose object each chunk names as the route's chunk object."""
+    head = {**head, "object": route.chunk_object_name}
     usage_field = {"usage": None} if request.include_usage else {}
     with_logprobs = request.params.logprobs is not None
 
