@@ -115,8 +115,8 @@ class CompletionRoute:
     object_name = chunk_object_name = "text_completion"
     # The end-of-text token that stops a choice is in its logprobs (`tokens` shows it as <|endoftext|>; `text`
     # does not), as vLLM's completions return every output token (vllm-project/vllm,
-    # vllm/entrypoints/openai/serving_completion.py, request_output_to_completion_response) and OpenAI's legacy
-    # completions did: lm-evaluation-harness's loglikelihood drops the last entry as the generated token.
+    # vllm/entrypoints/openai/serving_completion.py, request_output_to_completion_response):
+    # lm-evaluation-harness's loglikelihood drops the last entry as the generated token.
     shows_end_of_text = True
     # OpenAPI: the operation's summary, the request's required field, the schemas' names, choices per response
     summary = "Complete prompts"
