@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from workflow_files import Workflow
 
+PR_BOUNDARY = "arn:aws:iam::123456789012:policy/tinyllmpr-boundary"
+
 
 def prepare_step(by_name: dict[str, Workflow]) -> dict:
     (found,) = [
@@ -32,6 +34,7 @@ def run_prepare(by_name: dict[str, Workflow], tmp_path: Path, **inputs: str) -> 
         "NAME_PREFIX": "tinyllmpr7",
         "GCP_PR_STACKS_PROJECT": "",
         "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
+        "AWS_PR_STACKS_PERMISSIONS_BOUNDARY": PR_BOUNDARY,
         "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv.vault.azure.net/keys/pulumi",
     } | inputs
     env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
@@ -133,3 +136,16 @@ def test_an_ephemeral_gcp_stack_is_invoked_by_the_pr_stacks_identity_only(by_nam
         "--stack pr-7-gcp"
     )
     assert calls.index(invokers) > calls.index("config set gcp:project my-project-pr --stack pr-7-gcp")
+
+
+@pytest.mark.parametrize("boundary", [PR_BOUNDARY, ""])
+def test_an_ephemeral_aws_stack_gets_the_pr_stacks_permissions_boundary(by_name, tmp_path, boundary) -> None:
+    (tmp_path / "Pulumi.aws.yaml").write_text("config:\n  tinyllm:cloud: aws\n")
+    status, stdout, calls = run_prepare(
+        by_name, tmp_path, CLOUD="aws", STACK="pr-7-aws", BASE_STACK="aws", AWS_PR_STACKS_PERMISSIONS_BOUNDARY=boundary
+    )
+    if boundary:
+        assert status == 0
+        assert f"config set tinyllm:permissionsBoundary {PR_BOUNDARY} --stack pr-7-aws" in calls
+    else:  # without it the pr-stacks role could not create the execution role: refused before anything runs
+        assert status == 1 and "set AWS_PR_STACKS_PERMISSIONS_BOUNDARY" in stdout
