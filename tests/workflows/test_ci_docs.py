@@ -194,3 +194,32 @@ def test_the_policy_pack_command_names_paths_that_exist_from_the_root():
     assert command.startswith(".venv/bin/python -m infra.deploy ")
     for path in re.findall(r'"\$PWD/([^"]+)"', command):
         assert (ROOT / path).exists(), path
+
+
+# -- Azure preview: the one look-up a preview makes ------------------------------------------------------------------
+
+
+def test_the_azure_preview_app_reads_the_production_group_only():
+    # infra/azure.py looks the existing group up (get_resource_group), and Pulumi runs invokes during a preview.
+    preview_roles = [
+        c
+        for b in shell_blocks(TEXT)
+        for c in commands(b)
+        if c.startswith('az role assignment create --assignee "$PREVIEW_APP"')
+    ]
+    scopes = dict(re.fullmatch(r".* --role (.+?) +--scope (.+)", c).groups() for c in preview_roles)
+    assert scopes == {
+        "Reader": '"/subscriptions/$SUBSCRIPTION/resourceGroups/tinyllm"',
+        '"Storage Blob Data Reader"': '"$STATE_ACCOUNT/blobServices/default/containers/state"',
+        '"Key Vault Crypto User"': '"$VAULT/keys/pulumi"',
+    }
+
+
+def test_azure_login_needs_no_allow_no_subscriptions(by_name):
+    # With a role on a group the app sees its subscription; allow-no-subscriptions is for tenants without one
+    # (Azure/login action.yml), and would hide a wrong subscription id.
+    (login,) = [
+        s for s in by_name["pulumi-stack.yml"].jobs["pulumi"]["steps"] if s.get("uses", "").startswith("azure/login@")
+    ]
+    assert login["with"]["subscription-id"] == "${{ vars.AZURE_SUBSCRIPTION_ID }}"
+    assert "allow-no-subscriptions" not in login["with"]
