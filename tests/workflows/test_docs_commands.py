@@ -273,19 +273,7 @@ def check_text(text: str) -> list[str]:
 
 
 # docs/ci.md is being fixed with the rest of issue 17 (the infra work); until that lands its findings are expected.
-KNOWN = {"docs/ci.md": "issue 17 item 11: docs/ci.md's commands are fixed with the CI set-up work of issue 17"}
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        pytest.param(d, marks=pytest.mark.xfail(reason=KNOWN[str(d.relative_to(ROOT))], strict=False))
-        if str(d.relative_to(ROOT)) in KNOWN
-        else d
-        for d in DOCUMENTS
-    ],
-    ids=lambda d: str(d.relative_to(ROOT)),
-)
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: str(d.relative_to(ROOT)))
 def test_every_shell_command_in_the_docs_runs_from_where_it_says(document):
     assert shell_blocks(document) or document.name != "README.md", "README has no shell block"
     assert findings_of(document) == []
