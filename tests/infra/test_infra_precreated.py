@@ -189,8 +189,8 @@ def test_azure_resource_group_name_is_refused_on_other_clouds():
         from_values({**GCP, "tinyllm:resourceGroupName": "tinyllm"}.get)
 
 
-def test_the_new_keys_are_in_the_readme_config_table():
-    readme = (POLICY_DIR.parents[1] / "README.md").read_text()
+def test_the_new_keys_are_in_the_documented_config_table():
+    readme = (POLICY_DIR.parents[1] / "docs" / "deploying.md").read_text()
     table_keys = set(re.findall(r"^\| (`[^|]*`) \|", readme, re.M))
     rows = {key for cell in table_keys for key in re.findall(r"`(\w+)`", cell)}
     assert {"runtimeServiceAccount", "buildServiceAccount", "resourceGroupName"} <= rows
@@ -218,3 +218,32 @@ def test_the_docs_grant_service_account_user_on_the_two_accounts_only():
         r'[^\n]*\\\n\s*--member "serviceAccount:\$2" --role roles/iam\.serviceAccountUser',
         commands,
     )
+
+
+# AWS: the permissions boundary CI's deploying roles require on every role they create (docs/ci.md).
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/tinyllm-lambda-boundary"
+
+
+def test_aws_role_carries_the_configured_permissions_boundary(run_stack):
+    role = run_stack("aws", permissionsBoundary=BOUNDARY).one("aws:iam/role:Role")
+    assert role.inputs["permissionsBoundary"] == BOUNDARY
+    assert "permissionsBoundary" not in run_stack("aws").one("aws:iam/role:Role").inputs
+
+
+@pytest.mark.parametrize(
+    "cloud,boundary,message",
+    [
+        ("aws", "tinyllm-lambda-boundary", "must be a managed policy ARN"),
+        ("aws", "arn:aws:iam::123456789012:role/tinyllm", "must be a managed policy ARN"),
+        ("gcp", BOUNDARY, "AWS only"),
+    ],
+)
+def test_a_permissions_boundary_that_is_not_a_policy_arn_is_refused(cloud, boundary, message):
+    values = {
+        "tinyllm:cloud": cloud,
+        {"aws": "aws:region", "gcp": "gcp:region"}[cloud]: "eu-west-1",
+        "tinyllm:permissionsBoundary": boundary,
+    }
+    with pytest.raises(ConfigError, match=message):
+        from_values(values.get)
