@@ -132,12 +132,11 @@ def pack(tensors: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
 
 
 def unpack(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Any packing back to fp32 arrays under the checkpoint's names (the scales folded away)."""
+    """Any packing back to fp32 arrays under the checkpoint's names (the scales folded away). Consumes `tensors`:
+    each packed array is dropped as soon as it is unpacked, so memory never holds the whole model twice."""
     out: dict[str, np.ndarray] = {}
-    for name, tensor in tensors.items():
-        if name.endswith(SCALE_SUFFIX) and name.removesuffix(SCALE_SUFFIX) in tensors:
-            continue
-        scale = tensors.get(name + SCALE_SUFFIX)
+    for name in [n for n in tensors if not n.endswith(SCALE_SUFFIX) or n.removesuffix(SCALE_SUFFIX) not in tensors]:
+        tensor, scale = tensors.pop(name), tensors.pop(name + SCALE_SUFFIX, None)
         if tensor.dtype == np.int8:
             if scale is None:
                 raise WeightsError(f"int8 tensor {name!r} has no {name + SCALE_SUFFIX!r} beside it")

@@ -34,13 +34,14 @@ def checkpoint_tensors(seed: int = 0) -> dict[str, np.ndarray]:
 def test_int8_keeps_each_weight_within_half_a_step_of_its_rows_scale():
     tensors = checkpoint_tensors()
     packed = pack(tensors, "int8")
+    unpacked = unpack(dict(packed))  # unpack consumes its argument
     for name, w in tensors.items():
         if w.ndim == 1:
             assert packed[name].dtype == np.float32 and name + SCALE_SUFFIX not in packed
             continue
         q, scale = packed[name], packed[name + SCALE_SUFFIX]
         assert q.dtype == np.int8 and np.abs(q).max() == INT8_MAX
-        assert np.all(np.abs(unpack(packed)[name] - w) <= scale / 2 * (1 + 1e-6))
+        assert np.all(np.abs(unpacked[name] - w) <= scale / 2 * (1 + 1e-6))
 
 
 def test_int8_scales_span_the_input_axis_one_per_output_row():
@@ -61,9 +62,16 @@ def test_an_all_zero_row_packs_to_zeros_without_dividing_by_zero():
 def test_fp16_is_ieee_half_and_unpacks_to_fp32():
     tensors = checkpoint_tensors()
     packed = pack(tensors, "fp16")
+    assert all(t.dtype == np.float16 for t in packed.values())
+    unpacked = unpack(packed)
     for name, w in tensors.items():
-        assert packed[name].dtype == np.float16
-        np.testing.assert_array_equal(unpack(packed)[name], w.astype(np.float16).astype(np.float32))
+        np.testing.assert_array_equal(unpacked[name], w.astype(np.float16).astype(np.float32))
+
+
+def test_unpacking_consumes_the_packed_tensors():
+    packed = pack(checkpoint_tensors(), "int8")
+    unpack(packed)
+    assert packed == {}
 
 
 def test_an_unknown_packing_is_refused():
