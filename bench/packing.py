@@ -54,7 +54,7 @@ class Int8Matrix:
         self.q = np.clip(np.rint(w / self.scale), -INT8_MAX, INT8_MAX).astype(np.int8)
 
     def __rmatmul__(self, x: np.ndarray) -> np.ndarray:
-        return (x @ self.q.astype(np.float32)) * self.scale
+        return (x @ self.q.astype(np.float32)) * self.scale[0]  # (T, out) or (out,), like x @ w
 
 
 class Int8Rows:
