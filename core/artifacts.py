@@ -7,7 +7,9 @@ Where the model directory is looked for (the first that applies wins):
      `artifacts/model/` beside it (the layout of this repository after `python -m train`).
 
 A model directory holds config.json, model.safetensors, tokenizer.json and manifest.json; the manifest lists
-the sha256 of every other file, and every one is checked before any is used.
+the sha256 of every other file, and every one is checked before any is used. The weights may be packed fp32,
+fp16 or int8 (core/weights.py; the manifest's `dtype` must name the file's packing); they are unpacked to fp32
+once, at load. The format is described in docs/models.md.
 """
 
 from __future__ import annotations
@@ -16,21 +18,19 @@ import functools
 import hashlib
 import json
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tokenizers import Tokenizer
 
 from core.model import GPT2, GPT2Config
+from core.weights import packing_of, read_safetensors, unpack
 
 ENV_MODEL_DIR = "TINYLLM_MODEL_DIR"
 MANIFEST = "manifest.json"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIRS = (PACKAGE_ROOT / "model", PACKAGE_ROOT / "artifacts" / "model")
-SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
 
 
 class ArtifactError(Exception):
@@ -96,30 +96,16 @@ def verify(model_dir: Path) -> tuple[dict[str, Any], str]:
     return manifest, sha256_file(manifest_path)
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Read a safetensors file into numpy arrays (format: u64 header size, JSON header, raw little-endian data)."""
-    data = path.read_bytes()
-    (header_size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + header_size])
-    body = memoryview(data)[8 + header_size :]
-    tensors: dict[str, np.ndarray] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] not in SAFETENSORS_DTYPES:
-            raise ArtifactError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
-        begin, end = info["data_offsets"]
-        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<")
-        tensors[name] = np.frombuffer(body[begin:end], dtype=dtype).reshape(info["shape"])
-    return tensors
-
-
 def load_from(model_dir: Path) -> LoadedModel:
     """Verify and load one model directory (no caching: see `load`)."""
     manifest, manifest_sha256 = verify(model_dir)
+    weights_path = model_dir / "model.safetensors"
     try:
+        packing, recorded = packing_of(weights_path), manifest.get("dtype", "fp32")
+        if packing != recorded:
+            raise ValueError(f"model.safetensors is packed {packing} but the manifest says dtype {recorded}")
         cfg = GPT2Config.from_dict(json.loads((model_dir / "config.json").read_text(encoding="utf-8")))
-        model = GPT2.from_checkpoint(cfg, read_safetensors(model_dir / "model.safetensors"))
+        model = GPT2.from_checkpoint(cfg, unpack(read_safetensors(weights_path)))
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{model_dir}: {exc}") from None
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

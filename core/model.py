@@ -76,9 +76,14 @@ def normalize(x: np.ndarray, eps: np.float32) -> np.ndarray:
 
 
 def fold(gain: np.ndarray, bias: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(x̂·gain + bias) @ w + b  ==  x̂ @ (gain[:, None]·w) + (bias @ w + b): two fewer ops per layer norm."""
-    folded_b = bias.astype(np.float64) @ w + (0.0 if b is None else b)
-    return np.ascontiguousarray(gain[:, None] * w, dtype=np.float32), folded_b.astype(np.float32)
+    """(x̂·gain + bias) @ w + b  ==  x̂ @ (gain[:, None]·w) + (bias @ w + b): two fewer ops per layer norm.
+    A writable float32 `w` (what the loader hands over: arrays it owns) is folded in place, so loading never
+    holds a second copy of a matrix; anything else (a read-only or fp16 array) is folded into a new one."""
+    folded_b = (bias @ w).astype(np.float32) + (0 if b is None else b)  # before w changes
+    if w.dtype == np.float32 and w.flags.writeable and w.flags.c_contiguous:
+        w *= gain[:, None]
+        return w, folded_b
+    return np.multiply(w, gain[:, None], dtype=np.float32), folded_b
 
 
 def softmax_rows(att: np.ndarray) -> np.ndarray:
@@ -153,13 +158,16 @@ class GPT2:
         wte: np.ndarray,
         wpe: np.ndarray,
         blocks: list[Block],
+        head_gain: np.ndarray,
         head_w: np.ndarray,
         head_b: np.ndarray,
     ):
         self.cfg = cfg
         self.wte, self.wpe = wte, wpe  # (V, C), (n_ctx, C)
         self.blocks = blocks
-        self.head_w, self.head_b = head_w, head_b  # (C, V), (V,): ln_f folded into the (tied) lm_head
+        # ln_f's gain stays a vector op, its bias is folded into head_b: head_w is the (tied) lm_head itself,
+        # transposed as a view, (C, V), so the largest matrix is neither copied nor held twice.
+        self.head_gain, self.head_w, self.head_b = head_gain, head_w, head_b  # (C,), (C, V), (V,)
         self.activation = ACTIVATIONS[cfg.activation_function]
         self.eps = np.float32(cfg.layer_norm_epsilon)
         self.step_lock = threading.Lock()
@@ -167,14 +175,15 @@ class GPT2:
     @classmethod
     def from_checkpoint(cls, cfg: GPT2Config, weights: dict[str, np.ndarray]) -> GPT2:
         """The model from a GPT-2 checkpoint's tensors (with or without the `transformer.` prefix), each layer norm
-        folded into the matmul after it and the attention scale into the query weights."""
+        folded into the matmul after it and the attention scale into the query weights. Takes ownership of
+        `weights`: writable float32 arrays are folded in place (see fold)."""
         prefix = "transformer." if "transformer.wte.weight" in weights else ""
 
         def w(name: str) -> np.ndarray:
             key = prefix + name
             if key not in weights:
                 raise ValueError(f"model.safetensors: tensor {key!r} is missing")
-            return np.ascontiguousarray(weights[key], dtype=np.float32)
+            return np.asarray(weights[key], dtype=np.float32)
 
         C, hs = cfg.n_embd, cfg.n_embd // cfg.n_head
         wte, wpe = w("wte.weight"), w("wpe.weight")
@@ -183,7 +192,7 @@ class GPT2:
         # Tied embeddings unless the checkpoint carries its own head.
         head = np.asarray(weights.get("lm_head.weight", wte), dtype=np.float32)
         expect_shape("lm_head", head, (cfg.vocab_size, C))
-        head_w, head_b = fold(w("ln_f.weight"), w("ln_f.bias"), head.T, None)
+        head_gain, head_w, head_b = w("ln_f.weight"), head.T, (w("ln_f.bias") @ head.T).astype(np.float32)
         blocks = []
         for i in range(cfg.n_layer):
             attn_w, attn_b = fold(
@@ -196,8 +205,9 @@ class GPT2:
             scale = (1 / np.sqrt(hs) if cfg.scale_attn_weights else 1.0) / (
                 i + 1 if cfg.scale_attn_by_inverse_layer_idx else 1
             )
-            attn_w[:, :C] *= np.float32(scale)  # scaling q scales q·k: one op less per step
-            attn_b[:C] *= np.float32(scale)
+            if scale != 1.0:  # scaling q scales q·k: one op less per step
+                attn_w[:, :C] *= np.float32(scale)
+                attn_b[:C] *= np.float32(scale)
             fc_w, fc_b = fold(
                 w(f"h.{i}.ln_2.weight"), w(f"h.{i}.ln_2.bias"), w(f"h.{i}.mlp.c_fc.weight"), w(f"h.{i}.mlp.c_fc.bias")
             )
@@ -213,7 +223,7 @@ class GPT2:
                     w(f"h.{i}.mlp.c_proj.bias"),
                 )
             )
-        return cls(cfg, wte, wpe, blocks, head_w, head_b)
+        return cls(cfg, wte, wpe, blocks, head_gain, head_w, head_b)
 
     def session(self) -> Session:
         """A fresh generation state over these weights."""
@@ -254,7 +264,7 @@ class GPT2:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """ln_f and the language-model head: the next token's logits, (V,) for one position (C,), (T, V) for (T, C)."""
-        return normalize(x, self.eps) @ self.head_w + self.head_b
+        return (normalize(x, self.eps) * self.head_gain) @ self.head_w + self.head_b
 
 
 def expect_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:

@@ -1,7 +1,9 @@
 """`python -m train`: train the tokenizer and model, verify them with core, write artifacts/model/.
 
 Start from a preset (--preset tiny|small|base; tiny is the default) and override any of its values with a
-flag. Training stops at the first of --steps, --max-tokens, --time-budget and early stopping; the weights
+flag; or fine-tune a pretrained GPT-2 checkpoint with --init-from DIR (its shape and tokenizer; the schedule
+defaults to train.config.FINE_TUNE; the run reports validation loss before and after). Training stops at the
+first of --steps, --max-tokens, --time-budget and early stopping; the weights
 with the best validation loss are written, with a loss curve in <out>-report/loss.png.
 """
 
@@ -15,9 +17,21 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from train.config import DEFAULT_CORPUS, DEFAULT_OUT, DEVICES, KEEP, PRESETS, ConfigError, TrainConfig, flag
+from train.checkpoint import Checkpoint, CheckpointError, read_checkpoint
+from train.config import (
+    DEFAULT_CORPUS,
+    DEFAULT_OUT,
+    DEFAULT_PRESET,
+    DEVICES,
+    KEEP,
+    PRESETS,
+    SHAPE_FIELDS,
+    ConfigError,
+    TrainConfig,
+    flag,
+)
 from train.corpus import CorpusError, split_documents
-from train.manifest import is_current, write_manifest
+from train.manifest import fresh_dir_beside, is_current, replace_dir, write_manifest
 from train.report import report_dir_for
 
 FLAG_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float}
@@ -39,7 +53,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory to write")
     parser.add_argument("--if-stale", action="store_true", help="do nothing when --out already holds this model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model shape and schedule")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default=None, help="model shape and schedule (default tiny)"
+    )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="fine-tune this GPT-2 checkpoint (Hugging Face layout): its shape and tokenizer, not a preset's",
+    )
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         if f.name == "preset":
@@ -55,27 +78,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def config_from(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig.from_preset(
-        args.preset, **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset"}
-    )
+def config_from(args: argparse.Namespace, init: Checkpoint | None = None) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset"}
+    if init is None:
+        return TrainConfig.from_preset(args.preset or DEFAULT_PRESET, **overrides)
+    if args.preset is not None:
+        raise ConfigError("--preset sets a shape, --init-from's checkpoint has its own: pass one of the two")
+    shape = {name: init.config[name] for name in SHAPE_FIELDS}
+    return TrainConfig.for_checkpoint(shape, **overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = config_from(args)
+        init = read_init_checkpoint(args.init_from) if args.init_from is not None else None
+        cfg = config_from(args, init)
     except ConfigError as exc:
         print(f"python -m train: error: {exc}", file=sys.stderr)
         return 2
-    if args.if_stale and is_current(args.out, args.corpus, cfg):
+    if args.if_stale and is_current(args.out, args.corpus, cfg, init.record() if init else None):
         print(f"{args.out}: up to date with {args.corpus} and this config; not retraining")
         return 0
-    from train.trainer import fresh_dir_beside, replace_dir  # torch: only when training
-
     staging = fresh_dir_beside(args.out)
     try:
-        summary = train_into(staging, args, cfg)
+        summary = train_into(staging, args, cfg, init)
         replace_dir(staging, args.out)
     except (ConfigError, CorpusError) as exc:
         print(f"python -m train: error: {exc}", file=sys.stderr)
@@ -86,14 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str:
+def read_init_checkpoint(directory: Path) -> Checkpoint:
+    """The --init-from checkpoint, read and checked; ConfigError (exit 2) when it is not a usable GPT-2."""
+    try:
+        init = read_checkpoint(directory)
+    except CheckpointError as exc:
+        raise ConfigError(f"--init-from: {exc}") from None
+    if init.config.get("eos_token_id") is None:
+        raise ConfigError(f"--init-from: {directory}/config.json has no eos_token_id; documents are separated by it")
+    return init
+
+
+def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig, init: Checkpoint | None) -> str:
     """Train into `staging`, write its manifest and the loss curve; return the one-line summary."""
     from core.artifacts import load_from
     from train.evaluate import MAX_RECALL_LINES, line_recall
     from train.report import write_loss_plot, write_run_json
     from train.trainer import train_model
 
-    result = train_model(args.corpus, staging, cfg, show_progress=not args.quiet)
+    result = train_model(args.corpus, staging, cfg, show_progress=not args.quiet, init=init)
     metrics = {
         "train_loss": round(result.train_loss, 6),
         "tokens_seen": result.tokens_seen,
@@ -111,7 +148,9 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
             best_step=result.best_step,
             best_val_loss=round(result.best_val_loss, 6),
         )
-    training = {"split": result.split, "device": result.device}
+    if result.initial_val_loss is not None:
+        metrics["initial_val_loss"] = round(result.initial_val_loss, 6)
+    training = {"split": result.split, "device": result.device, **({"init_from": init.record()} if init else {})}
     # core only loads a model its manifest vouches for: write the manifest, measure, then record the result.
     write_manifest(staging, args.corpus, cfg, training, metrics)
     lines = list(islice(split_documents(args.corpus, cfg.val_fraction, cfg.seed, False), MAX_RECALL_LINES))
@@ -132,7 +171,13 @@ def train_into(staging: Path, args: argparse.Namespace, cfg: TrainConfig) -> str
         },
         report_dir / "run.json",
     )
-    val = (
+    before = (
+        f"val loss before fine-tuning {result.initial_val_loss:.4f} "
+        f"(perplexity {math.exp(result.initial_val_loss):.2f}), after: "
+        if result.initial_val_loss is not None
+        else ""
+    )
+    val = before + (
         f"val loss {result.val_loss:.4f} (perplexity {math.exp(result.val_loss):.2f}) of the {cfg.keep} weights, "
         f"best {result.best_val_loss:.4f} at step {result.best_step}"
         if result.val_loss is not None

@@ -67,6 +67,21 @@ PRESETS: dict[str, dict] = {
     ),
 }
 DEFAULT_PRESET = "tiny"
+# Fine-tuning a pretrained checkpoint (--init-from): its shape is the checkpoint's, and these are the schedule's
+# defaults (nanoGPT's finetune_shakespeare: a learning rate near 3e-5, a few hundred steps of small batches).
+INIT_FROM = "init-from"  # what the manifest's train_config records as the preset
+FINE_TUNE = dict(
+    block_size=128,
+    batch_size=8,
+    steps=200,
+    learning_rate=3e-5,
+    warmup_steps=10,
+    eval_interval=25,
+    eval_windows=32,
+    keep="best",
+    patience=4,
+)
+SHAPE_FIELDS = ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions")
 
 
 class ConfigError(ValueError):
@@ -113,6 +128,19 @@ class TrainConfig:
             raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
         explicit = {k: v for k, v in overrides.items() if v is not None}
         return cls(**{**PRESETS[preset], **explicit, "preset": preset}).validated()
+
+    @classmethod
+    def for_checkpoint(cls, shape: dict[str, int], **overrides) -> TrainConfig:
+        """Fine-tuning: the checkpoint's `shape` (SHAPE_FIELDS), FINE_TUNE's schedule, then every override that
+        is not None; a shape flag is refused, since the checkpoint's weights fix the shape."""
+        explicit = {k: v for k, v in overrides.items() if v is not None}
+        if given := [k for k in SHAPE_FIELDS if k in explicit]:
+            raise ConfigError(
+                f"{flag(given[0])}: the shape comes from the --init-from checkpoint; drop the flag "
+                f"(shape flags: {', '.join(flag(k) for k in SHAPE_FIELDS)})"
+            )
+        schedule = {**FINE_TUNE, "block_size": min(FINE_TUNE["block_size"], shape["n_positions"])}
+        return cls(**{**schedule, **explicit, **shape, "preset": INIT_FROM}).validated()
 
     def validated(self) -> TrainConfig:
         positive = (

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from train.checkpoint import Checkpoint
 from train.config import ConfigError, TrainConfig
 from train.corpus import SPLIT_RULE, CorpusError, split_documents
 from train.tokenizer import EOS_TOKEN, train_tokenizer
@@ -48,6 +48,7 @@ class TrainResult:
     stop_reason: str = "steps"
     train_loss: float = float("nan")  # mean over the last evaluation interval (one step is noisy)
     val_loss: float | None = None  # of the weights written
+    initial_val_loss: float | None = None  # of the --init-from checkpoint, before any step
     best_val_loss: float | None = None
     best_step: int | None = None
     seconds: float = 0.0
@@ -142,8 +143,26 @@ def check_streams(train: np.ndarray, val: np.ndarray, cfg: TrainConfig, split: d
         )
 
 
-def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
-    """Train tokenizer + model from `corpus`; write config, weights and tokenizer into out_dir."""
+def model_from_checkpoint(init: Checkpoint) -> GPT2LMHeadModel:
+    """GPT2LMHeadModel of the checkpoint's config and weights, dropout off (as in every run here: deterministic)."""
+    config = GPT2Config(**{**init.config, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})
+    model = GPT2LMHeadModel(config)
+    state = {
+        name if name.startswith("lm_head.") else f"transformer.{name}": torch.from_numpy(tensor)
+        for name, tensor in init.tensors.items()
+    }
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied_head = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    if set(missing) - tied_head or unexpected:  # check_tensors vouched for the names: this guards a change there
+        raise RuntimeError(f"checkpoint does not fit GPT2LMHeadModel: missing {missing}, unexpected {unexpected}")
+    return model
+
+
+def train_model(
+    corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bool = True, init: Checkpoint | None = None
+) -> TrainResult:
+    """Train tokenizer + model from `corpus` (or fine-tune `init`, with its tokenizer); write config, weights and
+    tokenizer into out_dir."""
     device = resolve_device(cfg.device)
     if device.type == "cuda":  # cuBLAS needs this for deterministic results (torch's reproducibility notes)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -151,8 +170,11 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
 
-    tokenizer = train_tokenizer(split_documents(corpus, cfg.val_fraction, cfg.seed, False), cfg.vocab_size)
-    eos_id = tokenizer.token_to_id(EOS_TOKEN)
+    if init is not None:
+        tokenizer, eos_id = init.tokenizer, init.config["eos_token_id"]
+    else:
+        tokenizer = train_tokenizer(split_documents(corpus, cfg.val_fraction, cfg.seed, False), cfg.vocab_size)
+        eos_id = tokenizer.token_to_id(EOS_TOKEN)
     if eos_id is None:  # train_tokenizer adds it as a special token; this guards a change there
         raise RuntimeError(f"the trained tokenizer has no {EOS_TOKEN} token")
     with tempfile.TemporaryDirectory(prefix=".tokens-", dir=out_dir.parent) as scratch:
@@ -174,10 +196,12 @@ def train_model(corpus: Path, out_dir: Path, cfg: TrainConfig, show_progress: bo
             "val_documents": int(np.count_nonzero(val == eos_id)),
         }
         check_streams(train, val, cfg, split)
-        model = build_model(cfg, tokenizer.get_vocab_size(), eos_id)
+        model = model_from_checkpoint(init) if init else build_model(cfg, tokenizer.get_vocab_size(), eos_id)
         torch.nn.Module.to(model, device)  # in place; PreTrainedModel.to's functools.wraps wrapper hides its signature
         result = TrainResult(device=device.type, split=split)
         val_windows = torch.from_numpy(validation_windows(val, cfg)).to(device) if cfg.val_fraction > 0 else None
+        if init is not None and val_windows is not None:  # what fine-tuning starts from, to compare with the end
+            result.initial_val_loss = evaluate(model, val_windows, cfg.batch_size)
         best_state = run_steps(model, train, val_windows, cfg, device, result, show_progress)
         del train, val  # release the memory maps before the scratch directory goes
     if cfg.keep == "best" and best_state is not None:
@@ -262,17 +286,3 @@ def progress_text(result: TrainResult, elapsed: float) -> str:
     val = f"{result.val_curve[-1][1]:.3f}" if result.val_curve else "–"
     rate = result.tokens_seen / elapsed if elapsed else 0.0
     return f"{rate:,.0f} tok/s, loss {result.train_curve[-1][1]:.3f}, val {val}"
-
-
-def fresh_dir_beside(target: Path) -> Path:
-    """A temporary directory next to `target`, so the finished model can be renamed into place atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-
-
-def replace_dir(staging: Path, target: Path) -> None:
-    """Move `staging` to `target`, replacing an older model (a half-written model never sits at target)."""
-    if target.exists():
-        shutil.rmtree(target)
-    staging.chmod(0o755)  # mkdtemp makes it private; a model directory is ordinary build output
-    staging.rename(target)
