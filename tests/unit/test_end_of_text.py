@@ -188,3 +188,14 @@ def test_a_stop_string_cuts_the_text_but_the_tokens_that_formed_it_stay_listed_a
     assert choice["message"]["content"] == first[:-1] and choice["finish_reason"] == "stop"
     assert [entry["token"] for entry in choice["logprobs"]["content"]] == [first, second]
     assert reply["usage"]["completion_tokens"] == 2
+
+
+def test_lm_evals_scoring_keeps_one_generated_entry_per_prompt_when_the_time_budget_runs_out(app, loaded, monkeypatch):
+    """Past the request's time budget every prompt still gets its first token (its logits come with the prompt's
+    scoring): without it the answer would hold only the prompt's entries and lm-eval would drop a real one."""
+    monkeypatch.setattr("core.serving.TIME_BUDGET_S", -1.0)  # the budget is spent before the first prompt
+    batch = training_continuations(loaded)[:4]
+    reply = json.loads(completion(app, {"prompt": [ids for ids, _ in batch], **LM_EVAL_SCORING}))
+    for (ids, _), choice in zip(batch, reply["choices"], strict=True):
+        assert len(choice["logprobs"]["tokens"]) == len(ids) + 1
+    assert reply["usage"]["completion_tokens"] == len(batch)
