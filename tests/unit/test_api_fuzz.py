@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import chat_route, completion_route, schema
+from core import chat_route, completion_route, schema, serving
 from core.api import App, Request
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -137,7 +137,8 @@ def test_wrong_types_and_huge_numbers(app, loaded, data):
 
 @pytest.fixture
 def short_budget(monkeypatch):
-    monkeypatch.setattr(schema, "TIME_BUDGET_S", 0.05)  # any valid request answers fast, ending with "length"
+    # where core.serving.run reads it: any valid request answers fast, ending with "length"
+    monkeypatch.setattr(serving, "TIME_BUDGET_S", 0.05)
 
 
 @pytest.mark.parametrize("route", ROUTES)
