@@ -10,7 +10,7 @@ the table does the job in plain code, with errors in OpenAI's shape that name th
 
 A field that is absent or null takes its default. A field the server knows but does not implement (a route's
 REFUSED) is a 400 naming it; so is any field the server does not know: nothing that could change the answer is
-silently ignored. Every limit is a named constant here, published in the OpenAPI document and README.
+silently ignored. Every limit is a named constant here, published in the OpenAPI document and docs/api.md.
 """
 
 from __future__ import annotations
