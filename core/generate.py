@@ -11,7 +11,9 @@ back while streaming, so a streamed completion never shows a stop string.
 The end-of-text token that stops a generation is one of its tokens (in `token_ids`, scored, counted in
 `completion_tokens`) whose text is not in `text`, as in vLLM, whose scheduler appends it to the request's
 output tokens before it stops the request (vllm-project/vllm, vllm/v1/core/sched/utils.py, `check_stop`):
-a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability.
+a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability. Chosen as
+the last token max_new_tokens allows, it still ends the generation with "stop" (the model ended the text;
+vLLM's `check_stop` tests the length first and says "length" there).
 """
 
 from __future__ import annotations
