@@ -26,7 +26,10 @@ MAX_BODY_BYTES = 64 * 1024  # larger bodies get 413 (16 prompts of 256 token ids
 MAX_PROMPT_CHARS = 4096  # per prompt, before tokenizing; the context limit in tokens applies after
 MAX_PROMPTS = 16  # prompts in one /v1/completions request
 MAX_REQUEST_TOKENS = 4096  # sum over prompts of best_of x (prompt tokens + max_tokens): one request's work
-MAX_STOP_STRINGS = 4
+# More than OpenAI's 4: lm-evaluation-harness's local-completions sends a task's whole `until` list plus the
+# end-of-text string as `stop` (lm_eval/models/utils.py, handle_stop_sequences; humaneval's has five entries),
+# and vLLM sets no limit. Each stop costs a search of the text per token, small next to the model's pass.
+MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 64
 MAX_MESSAGES = 32
 MAX_JSON_DEPTH = 32  # deeper bodies are refused before validation

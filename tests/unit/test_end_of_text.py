@@ -199,3 +199,20 @@ def test_lm_evals_scoring_keeps_one_generated_entry_per_prompt_when_the_time_bud
     for (ids, _), choice in zip(batch, reply["choices"], strict=True):
         assert len(choice["logprobs"]["tokens"]) == len(ids) + 1
     assert reply["usage"]["completion_tokens"] == len(batch)
+
+
+def test_lm_evals_generation_request_for_a_task_with_five_stop_sequences_is_served(app, loaded):
+    """lm-eval's local-completions sends a task's `until` list plus the end-of-text string as `stop`, uncut
+    (`handle_stop_sequences`; humaneval's `until` alone has five entries), where OpenAI's own limit is 4."""
+
+    class Client(LocalCompletionsAPI):
+        def __init__(self):  # only what _create_payload reads: no server is contacted
+            self.model, self._max_gen_toks = "tinyllm", 16
+
+    until = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+    prompt = loaded.tokenizer.encode("Hello world, this is").ids
+    gen_kwargs = {"until": until, "max_gen_toks": 16, "do_sample": False}
+    payload = Client()._create_payload([prompt], generate=True, gen_kwargs=gen_kwargs, eos=EOS_TEXT)
+    assert len(payload["stop"]) == 6
+    (choice,) = json.loads(completion(app, {**payload, "model": loaded.name}))["choices"]
+    assert Client.parse_generations({"choices": [choice]}) == [" a tiny dataset line 1."]
