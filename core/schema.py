@@ -28,7 +28,8 @@ MAX_PROMPTS = 16  # prompts in one /v1/completions request
 MAX_REQUEST_TOKENS = 4096  # sum over prompts of best_of x (prompt tokens + max_tokens): one request's work
 # More than OpenAI's 4: lm-evaluation-harness's local-completions sends a task's whole `until` list plus the
 # end-of-text string as `stop` (lm_eval/models/utils.py, handle_stop_sequences; humaneval's has five entries),
-# and vLLM sets no limit. Each stop costs a search of the text per token, small next to the model's pass.
+# and vLLM bounds none (vllm-project/vllm, vllm/entrypoints/openai/protocol.py, CompletionRequest:
+# `stop: str | list[str] | None = []`). Each stop costs a search of the text per token, small next to the model's.
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 64
 MAX_MESSAGES = 32
