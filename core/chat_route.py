@@ -172,7 +172,10 @@ class ChatRoute:
     # logprobs.content is "a list of message content tokens" (OpenAI's API reference, ChatCompletion
     # choices[].logprobs: developers.openai.com/api/reference/python/resources/chat/subresources/completions/).
     # The end-of-text token that stops a choice is not content, so it is left out (vLLM lists every output token
-    # there) and the entries' bytes join to exactly the message's content; usage.completion_tokens counts it.
+    # there); usage.completion_tokens counts it. The entries' bytes join to the message's content, except when a
+    # stop string ended it: the tokens decoded up to the one completing the stop string stay listed (and
+    # counted), while the content stops before the stop string, as in vLLM (vllm-project/vllm,
+    # vllm/v1/engine/detokenizer.py, IncrementalDetokenizer.update: it keeps the token, cuts only output_text).
     shows_end_of_text = False
     # OpenAPI: the operation's summary, the request's required field, the schemas' names, choices per response
     summary = "Answer a chat"

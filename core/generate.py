@@ -11,7 +11,9 @@ back while streaming, so a streamed completion never shows a stop string.
 The end-of-text token that stops a generation is one of its tokens (in `token_ids`, scored, counted in
 `completion_tokens`) whose text is not in `text`, as in vLLM, whose scheduler appends it to the request's
 output tokens before it stops the request (vllm-project/vllm, vllm/v1/core/sched/utils.py, `check_stop`):
-a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability.
+a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability. Chosen as
+the last token max_new_tokens allows, it still ends the generation with "stop" (the model ended the text;
+vLLM's `check_stop` tests the length first and says "length" there).
 """
 
 from __future__ import annotations
@@ -230,8 +232,9 @@ class TokenStream:
     can send each token's log-probability with the piece it arrived in. `prompt_ids` come from encode_prompt
     or check_fits. With params.prompt_logprobs, the prompt is fed in one pass (`feed_every`) and
     `result.prompt_scores` holds each prompt token's log-probability given the ones before it. Past `deadline`
-    (time.monotonic; None: no limit) generation ends with "length": the caller computes it once per request,
-    so every generation of the request shares one budget.
+    (time.monotonic; None: no limit) generation ends with "length" after at least one token (the first token's
+    logits come with the prompt): the caller computes it once per request, so every generation of the request
+    shares one budget.
     """
 
     def __init__(
@@ -293,12 +296,10 @@ class TokenStream:
         logits = self._prefill(session)
         counts: dict[int, int] = {}
         shown = 0
-        while True:
-            out_of_time = self.deadline is not None and time.monotonic() > self.deadline
-            if len(result.token_ids) == params.max_new_tokens or out_of_time:
-                result.finish_reason = "length"
-                break
-            assert logits is not None  # _prefill gives None only for max_new_tokens 0, which ended the loop above
+        if params.max_new_tokens == 0:
+            result.finish_reason = "length"
+        while result.finish_reason is None:
+            assert logits is not None  # _prefill gives None only for max_new_tokens 0, which skips the loop
             token = next_token(processed_logits(logits, params, counts), params, self.rng)
             result.token_ids.append(token)
             result.scores.add(logits, token, params.logprobs or 0)
@@ -317,8 +318,13 @@ class TokenStream:
                 self.tokens_shown = len(result.token_ids)
                 yield text[shown:visible]
                 shown = visible
-            if len(result.token_ids) < params.max_new_tokens:
-                logits = session.feed([token])
+            # The deadline is checked before each further model pass, never before the first token, whose
+            # logits came with the prompt: a prompt that asked for tokens gets at least one.
+            out_of_time = self.deadline is not None and time.monotonic() > self.deadline
+            if len(result.token_ids) == params.max_new_tokens or out_of_time:
+                result.finish_reason = "length"
+                break
+            logits = session.feed([token])
         self.tokens_shown = len(result.token_ids)
         if len(result.text) > shown:
             yield result.text[shown:]

@@ -10,7 +10,7 @@ the table does the job in plain code, with errors in OpenAI's shape that name th
 
 A field that is absent or null takes its default. A field the server knows but does not implement (a route's
 REFUSED) is a 400 naming it; so is any field the server does not know: nothing that could change the answer is
-silently ignored. Every limit is a named constant here, published in the OpenAPI document and README.
+silently ignored. Every limit is a named constant here, published in the OpenAPI document and docs/api.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ MAX_BODY_BYTES = 64 * 1024  # larger bodies get 413 (16 prompts of 256 token ids
 MAX_PROMPT_CHARS = 4096  # per prompt, before tokenizing; the context limit in tokens applies after
 MAX_PROMPTS = 16  # prompts in one /v1/completions request
 MAX_REQUEST_TOKENS = 4096  # sum over prompts of best_of x (prompt tokens + max_tokens): one request's work
-MAX_STOP_STRINGS = 4
+# More than OpenAI's 4: lm-evaluation-harness's local-completions sends a task's whole `until` list plus the
+# end-of-text string as `stop` (lm_eval/models/utils.py, handle_stop_sequences; humaneval's has five entries),
+# and vLLM bounds none (vllm-project/vllm, vllm/entrypoints/openai/protocol.py, CompletionRequest:
+# `stop: str | list[str] | None = []`). Each stop costs a search of the text per token, small next to the model's.
+MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 64
 MAX_MESSAGES = 32
 MAX_JSON_DEPTH = 32  # deeper bodies are refused before validation

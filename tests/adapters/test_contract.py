@@ -106,7 +106,7 @@ def test_invalid_json_is_400(client):
     [
         ({"prompt": "Hi", "max_tokens": 100000}, "max_tokens", "255"),
         ({"prompt": "Hi", "temperature": 9}, "temperature", "2.0"),
-        ({"prompt": "Hi", "stop": ["a", "b", "c", "d", "e"]}, "stop", "4"),
+        ({"prompt": "Hi", "stop": [chr(ord("a") + i) for i in range(17)]}, "stop", "16"),
         ({"prompt": "x" * 5000}, "prompt", "4096"),
         ({"prompt": "Hello " * 60, "max_tokens": 200}, "max_tokens", "256"),
         ({"prompt": "Hello " * 300, "max_tokens": 1}, "prompt", "256"),

@@ -1,8 +1,8 @@
 """Property tests on request parsing: whatever arrives, a 4xx in OpenAI's shape (or a 200), never a 500.
 
-The field names and the valid values come from the routes' field tables (core.completion_route.fields,
-core.chat_route.fields): the strategy
-for a field is derived from the JSON schema it declares, so a new field is fuzzed as soon as it is declared.
+The field names and the valid values come from the routes' field tables (`CompletionRoute.fields`,
+`ChatRoute.fields`, as the app builds them): the strategy for a field is derived from the JSON schema it
+declares, so a new field is fuzzed as soon as it is declared.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import chat_route, completion_route, schema
+from core import chat_route, completion_route, serving
 from core.api import App, Request
+from core.chat_route import ChatRoute
+from core.completion_route import CompletionRoute
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 VALID = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-ROUTES = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+ROUTES = ("/v1/completions", "/v1/chat/completions")
 JSON_HEADERS = {"content-type": "application/json"}
 json_values = st.recursive(
     st.none()
@@ -70,20 +72,17 @@ def app(loaded):
     return App(loaded, log=LOG.append)
 
 
-def tables(loaded) -> dict[str, tuple[schema.Field, ...]]:
+def generation_routes(loaded) -> dict[str, CompletionRoute | ChatRoute]:
+    """The generation routes by path, built for the served model as App builds them."""
     cfg = loaded.model.cfg
-    return {
-        "completions": completion_route.fields(cfg.n_positions, cfg.vocab_size),
-        "chat": chat_route.fields(cfg.n_positions, cfg.vocab_size),
-    }
+    routes = CompletionRoute(cfg.n_positions, cfg.vocab_size), ChatRoute(cfg.n_positions, cfg.vocab_size)
+    return {route.path: route for route in routes}
 
 
-def valid_bodies(loaded, route: str) -> st.SearchStrategy:
+def valid_bodies(route: CompletionRoute | ChatRoute) -> st.SearchStrategy:
     """Bodies whose every field is valid on its own (cross-field rules may still refuse them with a 400)."""
-    fields = tables(loaded)[route]
-    required = "prompt" if route == "completions" else "messages"
-    strategies = {f.name: from_schema(f.schema) for f in fields}
-    return st.fixed_dictionaries({required: strategies.pop(required)}, optional=strategies)
+    strategies = {f.name: from_schema(f.schema) for f in route.fields}
+    return st.fixed_dictionaries({route.required: strategies.pop(route.required)}, optional=strategies)
 
 
 def assert_clean_answer(response):
@@ -99,13 +98,13 @@ def assert_clean_answer(response):
 @FUZZ
 @given(body=st.binary(max_size=300))
 def test_arbitrary_bytes(app, body):
-    for route in ROUTES.values():
+    for route in ROUTES:
         status, _ = assert_clean_answer(app.handle(Request.of("POST", route, JSON_HEADERS, body)))
         assert status == 400
 
 
 def test_every_declared_field_is_fuzzed(loaded):
-    names = {f.name for fields in tables(loaded).values() for f in fields}
+    names = {f.name for route in generation_routes(loaded).values() for f in route.fields}
     assert {
         "prompt",
         "messages",
@@ -125,31 +124,32 @@ def test_every_declared_field_is_fuzzed(loaded):
 @given(data=st.data())
 def test_wrong_types_and_huge_numbers(app, loaded, data):
     names = sorted(
-        {f.name for fields in tables(loaded).values() for f in fields}
+        {f.name for route in generation_routes(loaded).values() for f in route.fields}
         | set(chat_route.REFUSED)
         | set(completion_route.REFUSED)
         | {"unknown_field"}
     )
     fields = data.draw(st.dictionaries(st.sampled_from(names), json_values, max_size=6))
-    for route in ROUTES.values():
+    for route in ROUTES:
         assert_clean_answer(app.handle(Request.of("POST", route, JSON_HEADERS, json.dumps(fields).encode())))
 
 
 @pytest.fixture
 def short_budget(monkeypatch):
-    monkeypatch.setattr(schema, "TIME_BUDGET_S", 0.05)  # any valid request answers fast, ending with "length"
+    # where core.serving.run reads it: any valid request answers fast, ending with "length"
+    monkeypatch.setattr(serving, "TIME_BUDGET_S", 0.05)
 
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_valid_fields_complete_or_say_which_rule_they_break(app, loaded, short_budget, route):
-    names = {f.name for f in tables(loaded)[route]}
+    names = {f.name for f in generation_routes(loaded)[route].fields}
 
     @VALID
-    @given(body=valid_bodies(loaded, route))
+    @given(body=valid_bodies(generation_routes(loaded)[route]))
     def check(body):
         body.pop("model", None)  # any other model name is a 404 by design
         status, error = assert_clean_answer(
-            app.handle(Request.of("POST", ROUTES[route], JSON_HEADERS, json.dumps(body).encode()))
+            app.handle(Request.of("POST", route, JSON_HEADERS, json.dumps(body).encode()))
         )
         assert status == 200 or (status == 400 and error["param"] in names), error
 

@@ -133,3 +133,86 @@ def test_chat_content_logprobs_bytes_join_to_the_content(app, loaded):
     (choice,) = json.loads(response.read())["choices"]
     content = choice["logprobs"]["content"]
     assert b"".join(bytes(entry["bytes"]) for entry in content).decode() == choice["message"]["content"]
+
+
+def test_the_end_of_text_token_as_the_last_allowed_token_still_stops_the_choice(app, loaded):
+    """max_tokens reached on the end-of-text token itself: the model ended the text, so finish_reason is "stop"
+    (vLLM's scheduler checks the length first and says "length" there), and the token is the last entry."""
+    eos = loaded.model.cfg.eos_token_id
+    body = {"prompt": "Hello", "logit_bias": {str(eos): 100}, "max_tokens": 1, "logprobs": 0}
+    reply = json.loads(completion(app, body))
+    (choice,) = reply["choices"]
+    assert (choice["text"], choice["finish_reason"]) == ("", "stop")
+    assert choice["logprobs"]["tokens"] == [EOS_TEXT] and reply["usage"]["completion_tokens"] == 1
+    events = streamed(completion(app, {**body, "stream": True}))
+    assert [e["choices"][0]["finish_reason"] for e in events] == ["stop"]
+    assert events[0]["choices"][0]["logprobs"]["tokens"] == [EOS_TEXT]
+
+
+def test_a_stop_string_cuts_the_text_but_the_tokens_that_formed_it_stay_listed_and_counted(app, loaded):
+    """As vLLM does: decoding ends at the token that completes the stop string; the text stops before the stop
+    string, while the tokens decoded up to there (the ones holding the stop string included) stay the choice's
+    tokens: listed in logprobs, blocking and streamed alike, and counted in completion_tokens, on both routes."""
+    greedy = {"prompt": "Hello world, this is", "max_tokens": 20, "temperature": 0, "logprobs": 1}
+    (free,) = json.loads(completion(app, greedy))["choices"]
+    assert free["text"] == " a tiny dataset line 1." and free["logprobs"]["tokens"][:3] == [" a", " tiny", " dataset"]
+    body = {**greedy, "stop": "ny d"}  # begins inside " tiny", ends inside " dataset"
+    reply = json.loads(completion(app, body))
+    (choice,) = reply["choices"]
+    assert (choice["text"], choice["finish_reason"]) == (" a ti", "stop")
+    assert choice["logprobs"]["tokens"] == [" a", " tiny", " dataset"]
+    assert choice["logprobs"]["token_logprobs"] == free["logprobs"]["token_logprobs"][:3]
+    assert reply["usage"]["completion_tokens"] == 3
+    events = streamed(completion(app, {**body, "stream": True}))
+    assert "".join(e["choices"][0]["text"] for e in events) == " a ti"
+    assert [t for e in events for t in (e["choices"][0]["logprobs"] or {"tokens": []})["tokens"]] == [
+        " a",
+        " tiny",
+        " dataset",
+    ]
+    chat = {
+        "messages": [{"role": "user", "content": "Hello world, this is"}],
+        "temperature": 0,
+        "logprobs": True,
+        "max_tokens": 20,
+    }
+    response = app.handle(Request.of("POST", "/v1/chat/completions", JSON_HEADERS, json.dumps(chat).encode()))
+    (free,) = json.loads(response.read())["choices"]
+    first, second = (entry["token"] for entry in free["logprobs"]["content"][:2])
+    stop = (first + second)[len(first) - 1 : len(first) + 1]  # the last character of one token, the first of the next
+    response = app.handle(
+        Request.of("POST", "/v1/chat/completions", JSON_HEADERS, json.dumps({**chat, "stop": stop}).encode())
+    )
+    reply = json.loads(response.read())
+    (choice,) = reply["choices"]
+    assert choice["message"]["content"] == first[:-1] and choice["finish_reason"] == "stop"
+    assert [entry["token"] for entry in choice["logprobs"]["content"]] == [first, second]
+    assert reply["usage"]["completion_tokens"] == 2
+
+
+def test_lm_evals_scoring_keeps_one_generated_entry_per_prompt_when_the_time_budget_runs_out(app, loaded, monkeypatch):
+    """Past the request's time budget every prompt still gets its first token (its logits come with the prompt's
+    scoring): without it the answer would hold only the prompt's entries and lm-eval would drop a real one."""
+    monkeypatch.setattr("core.serving.TIME_BUDGET_S", -1.0)  # the budget is spent before the first prompt
+    batch = training_continuations(loaded)[:4]
+    reply = json.loads(completion(app, {"prompt": [ids for ids, _ in batch], **LM_EVAL_SCORING}))
+    for (ids, _), choice in zip(batch, reply["choices"], strict=True):
+        assert len(choice["logprobs"]["tokens"]) == len(ids) + 1
+    assert reply["usage"]["completion_tokens"] == len(batch)
+
+
+def test_lm_evals_generation_request_for_a_task_with_five_stop_sequences_is_served(app, loaded):
+    """lm-eval's local-completions sends a task's `until` list plus the end-of-text string as `stop`, uncut
+    (`handle_stop_sequences`; humaneval's `until` alone has five entries), where OpenAI's own limit is 4."""
+
+    class Client(LocalCompletionsAPI):
+        def __init__(self):  # only what _create_payload reads: no server is contacted
+            self.model, self._max_gen_toks = "tinyllm", 16
+
+    until = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+    prompt = loaded.tokenizer.encode("Hello world, this is").ids
+    gen_kwargs = {"until": until, "max_gen_toks": 16, "do_sample": False}
+    payload = Client()._create_payload([prompt], generate=True, gen_kwargs=gen_kwargs, eos=EOS_TEXT)
+    assert len(payload["stop"]) == 6
+    (choice,) = json.loads(completion(app, {**payload, "model": loaded.name}))["choices"]
+    assert Client.parse_generations({"choices": [choice]}) == [" a tiny dataset line 1."]

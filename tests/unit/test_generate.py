@@ -166,3 +166,16 @@ def test_best_of_keeps_the_samples_with_the_highest_summed_logprob_and_seeds_rep
     assert [g.token_ids for g in best_of(samples(), 2)] == [g.token_ids for g in ranked[:2]]
     # sample 0 draws from the seed itself, as `generate` does
     assert everything[0].token_ids == generate(loaded.model, loaded.tokenizer, UNSEEN, params).token_ids
+
+
+def test_past_the_deadline_a_generation_still_gets_its_first_token_then_ends_with_length(loaded):
+    """The first token's logits come with the prompt, so it costs no model pass: a request whose time ran out
+    before this prompt still answers each prompt with one token (lm-evaluation-harness's echo scoring asks for
+    max_tokens 1 and drops the last entry as that token), and stops there with "length"."""
+    ids = loaded.tokenizer.encode(UNSEEN).ids
+    params = SamplingParams(max_new_tokens=8, temperature=0, ignore_eos=True)
+    (late,) = sample_streams(loaded.model, loaded.tokenizer, ids, params, 1, deadline=0.0)  # long past
+    result = late.finish()
+    assert len(result.token_ids) == 1 and result.finish_reason == "length"
+    (on_time,) = sample_streams(loaded.model, loaded.tokenizer, ids, params, 1, deadline=None)
+    assert on_time.finish().token_ids[:1] == result.token_ids
