@@ -23,9 +23,8 @@ COMPONENTS = {"gcp": GcpFunction, "aws": AwsFunction, "azure": AzureFunction}
 def main(build_package: Callable[..., Package]) -> None:
     stack = config.load()
     package = build_package(stack.cloud, arch=stack.architecture)
-    # Named after the prefix, so every auto-named resource (AWS role, GCP bucket, Azure group) starts with it too:
-    # the CI identity of PR stacks is limited to `tinyllmpr*` names (docs/ci.md).
-    function = COMPONENTS[stack.cloud](stack.name_prefix, stack, package)
+    # Every name comes from the stack's prefix (infra/naming.py).
+    function = COMPONENTS[stack.cloud](stack, package)
     pulumi.export("url", function.url)
     pulumi.export("cloud", stack.cloud)
     pulumi.export("public", stack.public)

@@ -33,7 +33,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import Package, StackConfig, function_environment
-from infra.naming import principal_slug
+from infra.naming import Names, principal_slug
 
 RUNTIME = "python3.12"
 HANDLER = "handler.handler"
@@ -88,31 +88,31 @@ class AwsFunction(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("tinyllm:aws:Function", name, None, opts)
+    def __init__(self, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
+        names = Names(stack.name_prefix)
+        super().__init__("tinyllm:aws:Function", names.component, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        function_name = stack.name_prefix
         environment = function_environment(stack)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         # Created before the function so Lambda never needs logs:CreateLogGroup, and so retention is ours.
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{function_name}",
+            names.child("logs"),
+            name=names.lambda_log_group,
             retention_in_days=stack.log_retention_days,
             opts=child,
         )
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=account_id.apply(trust_policy), opts=child)
+        role = aws.iam.Role(names.child("role"), assume_role_policy=account_id.apply(trust_policy), opts=child)
         role_policy = aws.iam.RolePolicy(
-            f"{name}-logs-write",
+            names.child("logs-write"),
             role=role.id,
             policy=log_group.arn.apply(logging_policy),
             opts=child,
         )
 
         function = aws.lambda_.Function(
-            f"{name}-function",
-            name=function_name,
+            names.child("function"),
+            name=names.lambda_function,
             runtime=RUNTIME,
             handler=HANDLER,
             architectures=[stack.architecture],
@@ -134,7 +134,7 @@ class AwsFunction(pulumi.ComponentResource):
         for principal in stack.invokers:
             slug = principal_slug(principal)
             aws.lambda_.Permission(
-                f"{name}-invoke-url-{slug}",
+                names.child(f"invoke-url-{slug}"),
                 function=function.name,
                 action="lambda:InvokeFunctionUrl",
                 principal=principal,
@@ -143,7 +143,7 @@ class AwsFunction(pulumi.ComponentResource):
                 opts=child,
             )
             aws.lambda_.Permission(
-                f"{name}-invoke-{slug}",
+                names.child(f"invoke-{slug}"),
                 function=function.name,
                 action="lambda:InvokeFunction",
                 principal=principal,
@@ -154,7 +154,7 @@ class AwsFunction(pulumi.ComponentResource):
         # Replaced (old URL deleted first: one URL per function) when the auth type changes, so that turning a
         # private stack public runs the provider's create, which adds the two public statements.
         function_url = aws.lambda_.FunctionUrl(
-            f"{name}-url",
+            names.child("url"),
             function_name=function.name,
             authorization_type=auth_type,
             opts=pulumi.ResourceOptions(

@@ -34,22 +34,25 @@ from __future__ import annotations
 
 import os
 import shlex
-import uuid
 
 import pulumi
 import pulumi_azure_native as azure
 from pulumi_command import local
 
 from infra.config import Package, StackConfig, function_environment, provided
-from infra.naming import storage_account_name
+from infra.naming import Names
 from infra.policy.tinyllm_rules import AZURE_ROLE_NAMES
 
 PYTHON_VERSION = "3.12"
 DEPLOYMENT_CONTAINER = "deployment-package"
 # Built-in role definition ids, the same in every tenant: one table, with its source, shared with the policy pack.
 ROLE_IDS = {name: role_id for role_id, name in AZURE_ROLE_NAMES.items()}
-STORAGE_BLOB_DATA_OWNER = ROLE_IDS["Storage Blob Data Owner"]
-MONITORING_METRICS_PUBLISHER = ROLE_IDS["Monitoring Metrics Publisher"]
+# The app identity's roles: (role assignment purpose, built-in role, which of this stack's resources is the scope).
+# Host storage on the account (the host creates its own containers there); telemetry ingestion on the component.
+APP_ROLES = (
+    ("host-storage", "Storage Blob Data Owner", "storage"),
+    ("telemetry", "Monitoring Metrics Publisher", "insights"),
+)
 # The package push: at most PUSH_TRIES attempts, PUSH_DELAY_SECONDS apart (up to ~5 minutes for the role to apply),
 # each waiting at most PUSH_TIMEOUT_SECONDS for the deployment to finish.
 PUSH_TRIES = 10
@@ -105,11 +108,6 @@ def role_definition(subscription: str, role_id: str) -> str:
     return f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"
 
 
-def stable_guid(*parts: str) -> str:
-    """Role assignment names must be GUIDs; derive them from stable strings so a rerun changes nothing."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "tinyllm/" + "/".join(parts)))
-
-
 class AzureFunction(pulumi.ComponentResource):
     """Everything tinyllm needs on Azure; `url` is the app's HTTPS origin, `key_command` prints the key and
     `log_query` finds a request's log line in the Application Insights resource `insights_id` (its Logs blade)."""
@@ -119,26 +117,54 @@ class AzureFunction(pulumi.ComponentResource):
     log_query: str
     insights_id: pulumi.Output[str]
 
-    def __init__(self, name: str, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("tinyllm:azure:Function", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def __init__(self, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
+        names = Names(stack.name_prefix)
+        super().__init__("tinyllm:azure:Function", names.component, None, opts)
         client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
+        group = self._group(names, stack)
+        storage, container = self._storage(names, stack, group, client.subscription_id)
+        insights = self._telemetry(names, stack, group)
+        app = self._app(names, stack, group, storage, container, insights)
+        grants = self._grants(names, app, {"storage": storage.id, "insights": insights.id}, client.subscription_id)
+        # The push needs host storage (Flex uploads the package with the app's identity), not telemetry.
+        self._push(names, package, group, app, client.subscription_id, depends_on=[grants["host-storage"]])
+
+        self.url = pulumi.Output.concat("https://", app.default_host_name)
+        self.key_command = pulumi.Output.format(
+            "az functionapp keys list --resource-group {0} --name {1} --subscription {2} "
+            "--query functionKeys.default -o tsv",
+            group.name,
+            app.name,
+            client.subscription_id,
+        )
+        self.log_query = LOG_QUERY
+        self.insights_id = insights.id
+        self.register_outputs({"url": self.url, "key_command": self.key_command, "insights_id": self.insights_id})
+
+    def _child(self, **options) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **options)
+
+    def _group(
+        self, names: Names, stack: StackConfig
+    ) -> azure.resources.ResourceGroup | pulumi.Output[azure.resources.GetResourceGroupResult]:
         if stack.resource_group_name:
             # An existing group (tinyllm:resourceGroupName), looked up, never created or deleted: the deploying
             # identity's roles can then be scoped to that group alone (docs/ci.md). The look-up fails the deploy
             # before anything is created if the group does not exist or the identity cannot read it.
-            group = azure.resources.get_resource_group_output(
+            return azure.resources.get_resource_group_output(
                 resource_group_name=stack.resource_group_name, opts=pulumi.InvokeOutputOptions(parent=self)
             )
-        else:
-            group = azure.resources.ResourceGroup(f"{name}-rg", location=stack.region, opts=child)
+        return azure.resources.ResourceGroup(names.child("rg"), location=stack.region, opts=self._child())
+
+    def _storage(
+        self, names: Names, stack: StackConfig, group, subscription: pulumi.Output[str]
+    ) -> tuple[azure.storage.StorageAccount, azure.storage.BlobContainer]:
+        """The host's storage account (shared keys off, Entra ID only) and the container the package deploys to."""
         stack_name = pulumi.get_stack()
         storage = azure.storage.StorageAccount(
-            f"{name}-storage",
-            account_name=client.subscription_id.apply(
-                lambda sub: storage_account_name(stack.name_prefix, sub, stack_name)
-            ),
+            names.child("storage"),
+            account_name=subscription.apply(lambda sub: names.azure_storage_account(sub, stack_name)),
             resource_group_name=group.name,
             location=stack.region,
             kind="StorageV2",
@@ -148,36 +174,30 @@ class AzureFunction(pulumi.ComponentResource):
             allow_blob_public_access=False,
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
-            opts=child,
+            opts=self._child(),
         )
         container = azure.storage.BlobContainer(
-            f"{name}-deployments",
+            names.child("deployments"),
             resource_group_name=group.name,
             account_name=storage.name,
             container_name=DEPLOYMENT_CONTAINER,
             public_access=azure.storage.PublicAccess.NONE,
-            opts=child,
+            opts=self._child(),
         )
-        plan = azure.web.AppServicePlan(
-            f"{name}-plan",
-            resource_group_name=group.name,
-            location=stack.region,
-            kind="functionapp",
-            reserved=True,
-            sku={"name": "FC1", "tier": "FlexConsumption"},
-            opts=child,
-        )
+        return storage, container
 
+    def _telemetry(self, names: Names, stack: StackConfig, group) -> azure.applicationinsights.Component:
+        """A Log Analytics workspace and the Application Insights component over it, local (key) auth disabled."""
         workspace = azure.operationalinsights.Workspace(
-            f"{name}-logs",
+            names.child("logs"),
             resource_group_name=group.name,
             location=stack.region,
             sku={"name": "PerGB2018"},
             retention_in_days=stack.log_retention_days,
-            opts=child,
+            opts=self._child(),
         )
-        insights = azure.applicationinsights.Component(
-            f"{name}-insights",
+        return azure.applicationinsights.Component(
+            names.child("insights"),
             resource_group_name=group.name,
             location=stack.region,
             kind="web",
@@ -185,9 +205,28 @@ class AzureFunction(pulumi.ComponentResource):
             workspace_resource_id=workspace.id,
             ingestion_mode="LogAnalytics",
             disable_local_auth=True,
-            opts=child,
+            opts=self._child(),
         )
 
+    def _app(
+        self,
+        names: Names,
+        stack: StackConfig,
+        group,
+        storage: azure.storage.StorageAccount,
+        container: azure.storage.BlobContainer,
+        insights: azure.applicationinsights.Component,
+    ) -> azure.web.WebApp:
+        """The Flex Consumption plan and the function app on it, with a system-assigned identity."""
+        plan = azure.web.AppServicePlan(
+            names.child("plan"),
+            resource_group_name=group.name,
+            location=stack.region,
+            kind="functionapp",
+            reserved=True,
+            sku={"name": "FC1", "tier": "FlexConsumption"},
+            opts=self._child(),
+        )
         settings = {
             "AzureWebJobsStorage__accountName": storage.name,
             # Where to send telemetry (not a credential: local auth is disabled) and how to authenticate: Entra ID
@@ -196,8 +235,8 @@ class AzureFunction(pulumi.ComponentResource):
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
             **function_environment(stack),
         }
-        app = azure.web.WebApp(
-            f"{name}-app",
+        return azure.web.WebApp(
+            names.child("app"),
             resource_group_name=group.name,
             location=stack.region,
             kind="functionapp,linux",
@@ -223,50 +262,49 @@ class AzureFunction(pulumi.ComponentResource):
                     "instance_memory_mb": stack.memory_mb,
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+            opts=self._child(depends_on=[container]),
         )
 
+    def _grants(
+        self,
+        names: Names,
+        app: azure.web.WebApp,
+        scopes: dict[str, pulumi.Output[str]],
+        subscription: pulumi.Output[str],
+    ) -> dict[str, azure.authorization.RoleAssignment]:
+        """The app identity's roles (APP_ROLES), each on one of this stack's own resources; by purpose."""
         app_principal = app.identity.apply(lambda identity: provided(identity, "app.identity").principal_id)
-        host_storage_access = azure.authorization.RoleAssignment(
-            f"{name}-host-storage",
-            role_assignment_name=stable_guid(stack_name, name, "host-storage"),
-            scope=storage.id,
-            principal_id=app_principal,
-            principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(lambda sub: role_definition(sub, STORAGE_BLOB_DATA_OWNER)),
-            opts=child,
-        )
-        azure.authorization.RoleAssignment(
-            f"{name}-telemetry",
-            role_assignment_name=stable_guid(stack_name, name, "telemetry"),
-            scope=insights.id,
-            principal_id=app_principal,
-            principal_type="ServicePrincipal",
-            role_definition_id=client.subscription_id.apply(
-                lambda sub: role_definition(sub, MONITORING_METRICS_PUBLISHER)
-            ),
-            opts=child,
-        )
+        stack_name = pulumi.get_stack()
+        return {
+            purpose: azure.authorization.RoleAssignment(
+                names.child(purpose),
+                role_assignment_name=names.azure_role_assignment(stack_name, purpose),
+                scope=scopes[scope],
+                principal_id=app_principal,
+                principal_type="ServicePrincipal",
+                role_definition_id=subscription.apply(lambda sub, role=role: role_definition(sub, ROLE_IDS[role])),
+                opts=self._child(),
+            )
+            for purpose, role, scope in APP_ROLES
+        }
 
-        deploy_command = pulumi.Output.all(group.name, app.name, client.subscription_id).apply(
+    def _push(
+        self,
+        names: Names,
+        package: Package,
+        group,
+        app: azure.web.WebApp,
+        subscription: pulumi.Output[str],
+        depends_on: list[pulumi.Resource],
+    ) -> local.Command:
+        """Push the package with `az` (see push_command), again only when its hash changes."""
+        deploy_command = pulumi.Output.all(group.name, app.name, subscription).apply(
             lambda args: push_command(args[0], args[1], os.path.relpath(package.zip_path), args[2])
         )  # relative zip path: the same command on every machine, so it only re-runs when the package changes
-        local.Command(
-            f"{name}-deploy",
+        return local.Command(
+            names.child("deploy"),
             create=deploy_command,
             update=deploy_command,
             triggers=[package.sha256],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[host_storage_access]),
+            opts=self._child(depends_on=depends_on),
         )
-
-        self.url = pulumi.Output.concat("https://", app.default_host_name)
-        self.key_command = pulumi.Output.format(
-            "az functionapp keys list --resource-group {0} --name {1} --subscription {2} "
-            "--query functionKeys.default -o tsv",
-            group.name,
-            app.name,
-            client.subscription_id,
-        )
-        self.log_query = LOG_QUERY
-        self.insights_id = insights.id
-        self.register_outputs({"url": self.url, "key_command": self.key_command, "insights_id": self.insights_id})

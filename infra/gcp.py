@@ -32,12 +32,14 @@ Facts relied on:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
 from infra.config import Package, StackConfig, function_environment, provided
-from infra.naming import principal_slug
+from infra.naming import Names, principal_slug
 
 RUNTIME = "python312"
 ENTRY_POINT = "serve"
@@ -83,121 +85,180 @@ def service_account_name(email: str) -> str:
     return f"projects/{project_id}/serviceAccounts/{email}"
 
 
+@dataclass(frozen=True)
+class BuildAccounts:
+    """The accounts the function runs as and is built by: emails, and the build account's full name."""
+
+    runtime_email: pulumi.Output[str]
+    build_email: pulumi.Output[str]
+    build_name: pulumi.Output[str]
+
+
 class GcpFunction(pulumi.ComponentResource):
     """Everything tinyllm needs on GCP; `url` is the HTTPS endpoint."""
 
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("tinyllm:gcp:Function", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        prefix = stack.name_prefix
+    def __init__(self, stack: StackConfig, package: Package, opts: pulumi.ResourceOptions | None = None):
+        names = Names(stack.name_prefix)
+        super().__init__("tinyllm:gcp:Function", names.component, None, opts)
+        # The provider's project (gcp:project): its number names the managed source bucket.
+        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
-        source_bucket = gcp.storage.Bucket(
-            f"{name}-source",
+        source_bucket, source_object = self._source(names, stack, package)
+        images = self._image_repository(names, stack)
+        accounts, build_ready = self._accounts_and_grants(names, stack, project, source_bucket, images)
+        function = self._function(names, stack, project, accounts, source_bucket, source_object, images, build_ready)
+        self._invokers(names, stack, function)
+
+        self.url = function.service_config.apply(
+            lambda config: provided(provided(config, "function.service_config").uri, "function.service_config.uri")
+        )
+        self.register_outputs({"url": self.url})
+
+    def _child(self, **options) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **options)
+
+    def _source(
+        self, names: Names, stack: StackConfig, package: Package
+    ) -> tuple[gcp.storage.Bucket, gcp.storage.BucketObject]:
+        """A private bucket and the package in it, named after its content."""
+        bucket = gcp.storage.Bucket(
+            names.child("source"),
             location=stack.region,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=True,  # only build inputs live here; `pulumi destroy` must not get stuck on them
-            opts=child,
+            opts=self._child(),
         )
-        # Named after its content: the same package never re-uploads, a new one always redeploys.
         source_object = gcp.storage.BucketObject(
-            f"{name}-package",
-            bucket=source_bucket.name,
-            name=f"{prefix}-{package.sha256}.zip",
+            names.child("package"),
+            bucket=bucket.name,
+            name=names.gcp_source_object(package.sha256),
             source=pulumi.FileAsset(str(package.zip_path)),
-            opts=child,
+            opts=self._child(),
         )
-        images = gcp.artifactregistry.Repository(
-            f"{name}-images",
+        return bucket, source_object
+
+    def _image_repository(self, names: Names, stack: StackConfig) -> gcp.artifactregistry.Repository:
+        return gcp.artifactregistry.Repository(
+            names.child("images"),
             location=stack.region,
-            repository_id=f"{prefix}-images",
+            repository_id=names.gcp_repository,
             format="DOCKER",
-            opts=child,
+            opts=self._child(),
         )
 
-        # The provider's project (gcp:project): its number names the managed source bucket.
-        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
+    def _accounts_and_grants(
+        self,
+        names: Names,
+        stack: StackConfig,
+        project: pulumi.Output[gcp.organizations.GetProjectResult],
+        source_bucket: gcp.storage.Bucket,
+        images: gcp.artifactregistry.Repository,
+    ) -> tuple[BuildAccounts, list[pulumi.Resource]]:
+        """The runtime and build accounts (this stack's own, or the pre-created ones), the build account's grants,
+        and what the function must wait for before its build starts."""
         own_accounts = not stack.runtime_service_account
         if own_accounts:
             runtime_sa = gcp.serviceaccount.Account(
-                f"{name}-runtime", account_id=f"{prefix}-run", display_name="tinyllm runtime (no roles)", opts=child
+                names.child("runtime"),
+                account_id=names.gcp_runtime_account,
+                display_name="tinyllm runtime (no roles)",
+                opts=self._child(),
             )
             build_sa = gcp.serviceaccount.Account(
-                f"{name}-build", account_id=f"{prefix}-build", display_name="tinyllm function build", opts=child
+                names.child("build"),
+                account_id=names.gcp_build_account,
+                display_name="tinyllm function build",
+                opts=self._child(),
             )
-            runtime_email, build_email, build_name = runtime_sa.email, build_sa.email, build_sa.id
+            accounts = BuildAccounts(runtime_sa.email, build_sa.email, build_sa.id)
         else:
-            runtime_email = project.project_id.apply(lambda p: service_account_email(stack.runtime_service_account, p))
             build_email = project.project_id.apply(lambda p: service_account_email(stack.build_service_account, p))
-            build_name = build_email.apply(service_account_name)
-        build_member = pulumi.Output.concat("serviceAccount:", build_email)
-        build_grants = {
+            accounts = BuildAccounts(
+                runtime_email=project.project_id.apply(
+                    lambda p: service_account_email(stack.runtime_service_account, p)
+                ),
+                build_email=build_email,
+                build_name=build_email.apply(service_account_name),
+            )
+        build_member = pulumi.Output.concat("serviceAccount:", accounts.build_email)
+        build_grants: dict[str, pulumi.CustomResource] = {
             "images": gcp.artifactregistry.RepositoryIamMember(
-                f"{name}-build-images",
+                names.child("build-images"),
                 project=images.project,
                 location=images.location,
                 repository=images.name,
                 role="roles/artifactregistry.writer",
                 member=build_member,
-                opts=child,
+                opts=self._child(),
             ),
             "source": gcp.storage.BucketIAMMember(
-                f"{name}-build-source",
+                names.child("build-source"),
                 bucket=source_bucket.name,
                 role="roles/storage.objectViewer",
                 member=build_member,
-                opts=child,
+                opts=self._child(),
             ),
         }
         if own_accounts:  # pre-created accounts get these two once, from docs/ci.md (see the module docstring)
             # Cloud Logging has no scope below the project for writing log entries.
             build_grants["logs"] = gcp.projects.IAMMember(
-                f"{name}-build-logs",
+                names.child("build-logs"),
                 project=project.project_id,
                 role="roles/logging.logWriter",
                 member=build_member,
-                opts=child,
+                opts=self._child(),
             )
             # The managed bucket is not ours, so the grant is at project level, conditioned to that bucket only.
             build_grants["gcf-sources"] = gcp.projects.IAMMember(
-                f"{name}-build-gcf-sources",
+                names.child("build-gcf-sources"),
                 project=project.project_id,
                 role="roles/storage.objectViewer",
                 member=build_member,
                 condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
-                opts=child,
+                opts=self._child(),
             )
-        function_depends_on: list[pulumi.Resource] = list(build_grants.values())
-        if stack.iam_wait_seconds:
-            # New IAM grants take up to a minute to apply. The wait runs when it is created, and again only when a
-            # grant is replaced (its id is a trigger), not on every `pulumi up`.
-            # Source: pulumi.com/registry/packages/time/api-docs/sleep ("triggers: Arbitrary map of values that,
-            # when changed, will run any creation or destroy delays again"; "Updating [createDuration] by itself
-            # will not trigger a delay").
-            function_depends_on = [
-                time.Sleep(
-                    f"{name}-iam-propagation",
-                    create_duration=f"{stack.iam_wait_seconds}s",
-                    triggers={key: grant.id for key, grant in build_grants.items()},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(build_grants.values())),
-                )
-            ]
+        if not stack.iam_wait_seconds:
+            return accounts, list(build_grants.values())
+        # New IAM grants take up to a minute to apply. The wait runs when it is created, and again only when a
+        # grant is replaced (its id is a trigger), not on every `pulumi up`.
+        # Source: pulumi.com/registry/packages/time/api-docs/sleep ("triggers: Arbitrary map of values that,
+        # when changed, will run any creation or destroy delays again"; "Updating [createDuration] by itself
+        # will not trigger a delay").
+        wait = time.Sleep(
+            names.child("iam-propagation"),
+            create_duration=f"{stack.iam_wait_seconds}s",
+            triggers={key: grant.id for key, grant in build_grants.items()},
+            opts=self._child(depends_on=list(build_grants.values())),
+        )
+        return accounts, [wait]
 
-        function = gcp.cloudfunctionsv2.Function(
-            f"{name}-function",
-            name=prefix,
+    def _function(
+        self,
+        names: Names,
+        stack: StackConfig,
+        project: pulumi.Output[gcp.organizations.GetProjectResult],
+        accounts: BuildAccounts,
+        source_bucket: gcp.storage.Bucket,
+        source_object: gcp.storage.BucketObject,
+        images: gcp.artifactregistry.Repository,
+        build_ready: list[pulumi.Resource],
+    ) -> gcp.cloudfunctionsv2.Function:
+        return gcp.cloudfunctionsv2.Function(
+            names.child("function"),
+            name=names.gcp_function,
             location=stack.region,
             build_config={
                 "runtime": RUNTIME,
                 "entry_point": ENTRY_POINT,
-                "service_account": build_name,
+                "service_account": accounts.build_name,
                 "docker_repository": images.id,
                 "source": {"storage_source": {"bucket": source_bucket.name, "object": source_object.name}},
             },
             service_config={
-                "service_account_email": runtime_email,
+                "service_account_email": accounts.runtime_email,
                 "available_memory": f"{stack.memory_mb}Mi",
                 "timeout_seconds": stack.timeout_seconds,
                 "max_instance_count": stack.max_instances,
@@ -208,23 +269,19 @@ class GcpFunction(pulumi.ComponentResource):
                 # newer runtimes" (GoogleCloudPlatform/python-docs-samples#4823). functions/gcp/main.py reads it.
                 "environment_variables": {**function_environment(stack), "GOOGLE_CLOUD_PROJECT": project.project_id},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=function_depends_on),
+            opts=self._child(depends_on=build_ready),
         )
 
-        # One binding per principal, named after it: removing one invoker leaves the others untouched.
+    def _invokers(self, names: Names, stack: StackConfig, function: gcp.cloudfunctionsv2.Function) -> None:
+        """One binding per principal, named after it: removing one invoker leaves the others untouched."""
         members = ["allUsers"] if stack.public else list(stack.invokers)
         for member in members:
             gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{principal_slug(member)}",
+                names.child(f"invoker-{principal_slug(member)}"),
                 project=function.project,
                 location=function.location,
                 name=function.service_config.apply(lambda config: provided(config, "function.service_config").service),
                 role=INVOKER_ROLE,
                 member=member,
-                opts=child,
+                opts=self._child(),
             )
-
-        self.url = function.service_config.apply(
-            lambda config: provided(provided(config, "function.service_config").uri, "function.service_config.uri")
-        )
-        self.register_outputs({"url": self.url})

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers", "*"}
@@ -158,6 +158,23 @@ GCP_IAM_SCOPES = {
     "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding": "cloud-run-service",
     "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy": "cloud-run-service",
 }
+# Long-lived credentials, refused on every cloud: the program and CI authenticate with short-lived, federated
+# tokens only (docs/ci.md), so a key that lives until someone deletes it is never needed. Each is a resource type of
+# the pinned providers (pulumi_gcp/serviceaccount/key.py, storage/hmac_key.py, projects/api_key.py; pulumi_aws/iam/
+# access_key.py, user_login_profile.py, service_specific_credential.py, signing_certificate.py, ssh_key.py).
+# Azure's keys are settings, not resources: storage account keys are off (allowSharedKeyAccess false, below) and
+# basic-auth publishing credentials may not be switched on (WebAppScmAllowed / WebAppFtpAllowed with allow true).
+LONG_LIVED_CREDENTIALS = {
+    "gcp:serviceaccount/key:Key": "a service-account key",
+    "gcp:storage/hmacKey:HmacKey": "a Cloud Storage HMAC key",
+    "gcp:projects/apiKey:ApiKey": "an API key",
+    "aws:iam/accessKey:AccessKey": "an IAM access key",
+    "aws:iam/userLoginProfile:UserLoginProfile": "an IAM user password",
+    "aws:iam/serviceSpecificCredential:ServiceSpecificCredential": "a service-specific credential",
+    "aws:iam/signingCertificate:SigningCertificate": "a signing certificate",
+    "aws:iam/sshKey:SshKey": "an IAM SSH key",
+}
+AZURE_BASIC_AUTH_POLICIES = {"azure-native:web:WebAppScmAllowed", "azure-native:web:WebAppFtpAllowed"}
 AUTHORITATIVE_PROJECT_IAM = {"gcp:projects/iAMBinding:IAMBinding", "gcp:projects/iAMPolicy:IAMPolicy"}
 GCP_IAM_TARGET = {  # the property naming the resource a binding is on
     "project": "project",
@@ -343,6 +360,15 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
         f"{resource_type} is authoritative on the whole project (it replaces bindings this stack does not own); "
         "use gcp.projects.IAMMember",
     )
+    require(
+        resource_type not in LONG_LIVED_CREDENTIALS,
+        f"{LONG_LIVED_CREDENTIALS.get(resource_type)} is a long-lived credential; use short-lived federated "
+        "credentials (docs/ci.md)",
+    )
+    require(
+        not (resource_type in AZURE_BASIC_AUTH_POLICIES and props.get("allow") is not False),
+        "basic-auth publishing credentials (SCM/FTP) are long-lived; keep them off (allow: false)",
+    )
     if resource_type == "gcp:storage/bucket:Bucket":
         require(props.get("uniformBucketLevelAccess") is True, "bucket must use uniform bucket-level access")
         require(props.get("publicAccessPrevention") == "enforced", "bucket must enforce public access prevention")
@@ -405,6 +431,12 @@ class Owned:
     azure_identities: set[str]
     function_regions: set[str]
 
+    @property
+    def gcf_source_buckets(self) -> set[str]:
+        """The Google-managed source buckets of this stack's functions, as `<project> <region>` (the target of a
+        gcf-v2-sources-bucket grant)."""
+        return {f"{project} {region}" for project in self.gcp_projects for region in self.function_regions}
+
     @classmethod
     def of(cls, resources: Iterable[Resource]) -> Owned:
         owned = cls(*(set() for _ in range(13)))
@@ -448,30 +480,30 @@ class Owned:
         return owned
 
 
-def _target_is_owned(grant: Grant, owned: Owned, resource: Resource) -> bool:
+# Scope kind -> the set of this stack's own targets a grant of that kind must name. ARM ids compare case-insensitively
+# (Owned keeps them lowercase).
+OWNED_TARGETS: dict[str, Callable[[Owned], set[str]]] = {
+    "own-log-group": lambda owned: owned.log_group_streams,
+    "lambda-function": lambda owned: owned.lambda_functions,
+    "lambda-function-via-url": lambda owned: owned.lambda_functions,
+    "lambda-service-same-account": lambda owned: owned.aws_accounts,
+    "project": lambda owned: owned.gcp_projects,
+    "gcf-v2-sources-bucket": lambda owned: owned.gcf_source_buckets,
+    "artifact-registry-repository": lambda owned: owned.repositories,
+    "storage-bucket": lambda owned: owned.buckets,
+    "cloud-run-service": lambda owned: owned.run_services,
+    "storage-account": lambda owned: owned.storage_accounts,
+    "application-insights-component": lambda owned: owned.insights_components,
+}
+ARM_SCOPE_KINDS = {"storage-account", "application-insights-component"}
+
+
+def _target_is_owned(grant: Grant, owned: Owned) -> bool:
     target = known(grant.target, f"the target of {grant.permission}")
-    if grant.scope_kind == "own-log-group":
-        return target in owned.log_group_streams
-    if grant.scope_kind in ("lambda-function", "lambda-function-via-url"):
-        return target in owned.lambda_functions
-    if grant.scope_kind == "lambda-service-same-account":
-        return target in owned.aws_accounts
-    if grant.scope_kind == "project":
-        return target in owned.gcp_projects
-    if grant.scope_kind == "gcf-v2-sources-bucket":  # the managed source bucket of this project and region
-        project, region = target.split(" ")
-        return project in owned.gcp_projects and region in owned.function_regions
-    if grant.scope_kind == "artifact-registry-repository":
-        return target in owned.repositories
-    if grant.scope_kind == "storage-bucket":
-        return target in owned.buckets
-    if grant.scope_kind == "cloud-run-service":
-        return target in owned.run_services
-    if grant.scope_kind == "storage-account":
-        return target.lower() in owned.storage_accounts
-    if grant.scope_kind == "application-insights-component":
-        return target.lower() in owned.insights_components
-    return False
+    if grant.scope_kind in ARM_SCOPE_KINDS:
+        target = target.lower()
+    owned_targets = OWNED_TARGETS.get(grant.scope_kind)
+    return owned_targets is not None and target in owned_targets(owned)
 
 
 def _grantee_is_owned(grant: Grant, owned: Owned, resource: Resource) -> bool:
@@ -499,7 +531,7 @@ def ownership_violations(resources: Iterable[Resource]) -> list[str]:
         for grant in grants(resource.type, resource.props):
             if (grant.permission, grant.scope_kind) not in ALLOWED_GRANTS.get(grant.cloud, {}):
                 continue  # already reported by violations()
-            if not _target_is_owned(grant, owned, resource):
+            if not _target_is_owned(grant, owned):
                 problems.append(
                     f"{resource.name}: {grant.permission} on {grant.target}, which is not this stack's "
                     f"own {grant.scope_kind.removeprefix('own-')}"

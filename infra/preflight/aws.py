@@ -12,6 +12,7 @@ ConcurrentExecutions, UnreservedConcurrentExecutions); a reservation this functi
 from __future__ import annotations
 
 from infra.config import StackConfig
+from infra.naming import Names
 from infra.preflight import Report, one_line
 
 MINIMUM_UNRESERVED = 100
@@ -58,6 +59,7 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, session=No
         )
         return
     lambda_client = session.client("lambda", region_name=stack.region)
+    function_name = Names(stack.name_prefix).lambda_function
     try:
         limits = lambda_client.get_account_settings()["AccountLimit"]
     except (ClientError, BotoCoreError) as error:
@@ -67,13 +69,13 @@ def check(stack: StackConfig, values: dict[str, str], report: Report, session=No
         )
         return
     try:
-        current = lambda_client.get_function_concurrency(FunctionName=stack.name_prefix)
+        current = lambda_client.get_function_concurrency(FunctionName=function_name)
         current = current.get("ReservedConcurrentExecutions") or 0
     except lambda_client.exceptions.ResourceNotFoundException:
         current = 0  # the function does not exist yet
     except (ClientError, BotoCoreError) as error:
         report.problem(
-            f"cannot read the reserved concurrency of {stack.name_prefix}: {one_line(error)}",
+            f"cannot read the reserved concurrency of {function_name}: {one_line(error)}",
             "allow lambda:GetFunctionConcurrency on the function to the deploying identity",
         )
         return

@@ -7,7 +7,8 @@ The project: `gcp:project`, else GOOGLE_PROJECT, GOOGLE_CLOUD_PROJECT, GCLOUD_PR
 (pulumi.com/registry/packages/gcp/installation-configuration), else the credentials' own project.
 API states: GET https://serviceusage.googleapis.com/v1/projects/PROJECT/services:batchGet?names=projects/PROJECT/
 services/API (at most 30 names; needs serviceusage.services.get), answering {"services": [{"name": ...,
-"state": "ENABLED" | "DISABLED"}]} (cloud.google.com/service-usage/docs/reference/rest/v1/services/batchGet).
+"state": "ENABLED" | "DISABLED"}]} (cloud.google.com/service-usage/docs/reference/rest/v1/services/batchGet), sent
+through google-auth's AuthorizedSession so the credentials' own headers (the quota project) go with it.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def check(
         return
     credentials, credentials_project, source = found
     try:
-        credentials.refresh(google.auth.transport.requests.Request())
+        if not credentials.valid:  # a stored, unexpired token (user credentials may carry one) is used as it is
+            credentials.refresh(google.auth.transport.requests.Request())
     except google.auth.exceptions.GoogleAuthError as error:
         report.problem(f"the GCP credentials from {source} were refused: {one_line(error)}", LOGIN_FIX)
         return
@@ -115,12 +117,15 @@ def check(
         )
         return
     names = [f"projects/{project}/services/{api}" for api in REQUIRED_APIS]
+    # Through google-auth's AuthorizedSession, not a bare Bearer header: the credentials add their own headers to
+    # each request (`before_request`), among them the quota project of user credentials (`x-goog-user-project`,
+    # set by `gcloud auth application-default set-quota-project`), without which Service Usage can refuse a user's
+    # call. Source: googleapis/google-auth-library-python google/auth/transport/requests.py (AuthorizedSession
+    # .request calls credentials.before_request) and google/auth/credentials.py (apply: "x-goog-user-project").
+    session = google.auth.transport.requests.AuthorizedSession(credentials)
     try:
-        response = requests.get(
-            f"{service_usage}/v1/projects/{project}/services:batchGet",
-            params={"names": names},
-            timeout=30,
-            headers={"Authorization": f"Bearer {credentials.token}"},
+        response = session.get(
+            f"{service_usage}/v1/projects/{project}/services:batchGet", params={"names": names}, timeout=30
         )
     except requests.RequestException as error:
         report.problem(f"the Service Usage API could not be reached: {one_line(error)}", "check the network")

@@ -160,3 +160,23 @@ def test_azure_role_assignments_are_on_the_storage_account_and_the_insights_comp
 )
 def test_rules_reject_common_mistakes(resource_type, props, expected):
     assert any(expected in v for v in violations(resource_type, props))
+
+
+@pytest.mark.parametrize(
+    "resource_type,props",
+    [
+        ("gcp:serviceaccount/key:Key", {"serviceAccountId": "projects/p/serviceAccounts/a@p.iam.gserviceaccount.com"}),
+        ("gcp:storage/hmacKey:HmacKey", {"serviceAccountEmail": "a@p.iam.gserviceaccount.com"}),
+        ("gcp:projects/apiKey:ApiKey", {"name": "k"}),
+        ("aws:iam/accessKey:AccessKey", {"user": "u"}),
+        ("aws:iam/userLoginProfile:UserLoginProfile", {"user": "u"}),
+        ("azure-native:web:WebAppScmAllowed", {"allow": True, "name": "app", "resourceGroupName": "rg"}),
+        ("azure-native:web:WebAppFtpAllowed", {"name": "app", "resourceGroupName": "rg"}),
+    ],
+)
+def test_long_lived_credentials_are_refused_on_every_cloud(resource_type, props):
+    assert any("long-lived" in v for v in violations(resource_type, props, allow_public=True, allow_uncapped=True))
+
+
+def test_basic_auth_publishing_switched_off_is_allowed():
+    assert violations("azure-native:web:WebAppScmAllowed", {"allow": False, "name": "app"}) == []

@@ -356,6 +356,40 @@ def test_gcp_project_falls_back_to_the_credentials_project(tmp_path):
     assert any(path == "/v1/projects/key-project/services:batchGet" for _, path, _, _ in requests)
 
 
+def test_gcp_user_credentials_send_their_quota_project_with_the_api_read(tmp_path):
+    # `gcloud auth application-default login` credentials carry a quota project; Service Usage may refuse a user's
+    # call without it, so the read goes through google-auth's AuthorizedSession, which adds x-goog-user-project.
+    with serve(gcp_routes(set())) as double:
+        user = tmp_path / "adc.json"
+        user.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": "c",
+                    "client_secret": "s",
+                    "refresh_token": "r",
+                    "quota_project_id": "billing-project",
+                    # google-auth always refreshes user credentials at Google's own token endpoint, so the test
+                    # gives them an unexpired token instead of a local token_uri.
+                    "token": "ya29.local-double",
+                    "expiry": "2999-01-01T00:00:00Z",
+                }
+            )
+        )
+        report = Report()
+        gcp_check.check(
+            StackConfig(cloud="gcp", region="europe-west1"),
+            {"gcp:project": "my-project"},
+            report,
+            service_usage=double.url,
+            environ={"GOOGLE_APPLICATION_CREDENTIALS": str(user)},
+        )
+    assert report.problems == []
+    ((_, _, _, headers),) = [r for r in double.requests if r[0] == "GET"]
+    assert headers["x-goog-user-project"] == "billing-project"
+    assert headers["authorization"] == "Bearer ya29.local-double"
+
+
 # -- Azure, against a stand-in `az` and a local double of ARM -----------------------------------------------------
 def fake_az(tmp_path: Path, logged_in: bool = True) -> Path:
     account = {
