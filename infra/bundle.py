@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bundle_deps import ARCH_TO_MACHINE, DependencyError, Runtime, install
-from infra.model_info import ModelDirError, ModelInfo, read_model
+from infra.model_info import DEFAULT_MODEL_DIR, REPO_ROOT, ModelDirError, ModelInfo, read_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DIST = REPO_ROOT / "dist"
-MODEL_DIR = REPO_ROOT / "artifacts" / "model"
+MODEL_DIR = DEFAULT_MODEL_DIR  # the default model (bench.runtime compares against it)
 SERVING_PACKAGE = REPO_ROOT / "core"
 BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.pyc")  # what running the code writes, not the code
 # The serving path's whole closure: tokenizers declares huggingface-hub, used only to download models, not here.
@@ -116,9 +115,9 @@ class Bundle:
     directory: Path  # dist/<cloud>/ (the unpacked package)
     zip_path: Path  # dist/<cloud>.zip (byte-reproducible)
     sha256: str  # hex sha256 of the zip
-    zipped_bytes: int = 0
-    unzipped_bytes: int = 0
-    model: ModelInfo | None = None  # the model baked into model/
+    zipped_bytes: int
+    unzipped_bytes: int
+    model: ModelInfo  # the model baked into model/
 
     @property
     def upload_through_storage(self) -> bool:
@@ -130,10 +129,9 @@ class Bundle:
         limits = LIMITS[self.cloud]
         limit = f"limit {limits.unzipped // MIB} MiB unzipped" if limits.unzipped else "no documented size limit"
         route = " (over the direct upload limit: deployed through S3)" if self.upload_through_storage else ""
-        model = f"\n{self.model.describe()}" if self.model else ""
         return (
             f"{self.zip_path}: {self.zipped_bytes / MIB:.1f} MiB zipped{route}, {self.unzipped_bytes / MIB:.1f} "
-            f"MiB unzipped ({limit}){model}\nsha256 {self.sha256}"
+            f"MiB unzipped ({limit})\n{self.model.describe()}\nsha256 {self.sha256}"
         )
 
 

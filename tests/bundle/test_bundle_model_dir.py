@@ -59,7 +59,7 @@ def test_the_model_is_baked_as_it_is_and_only_its_manifests_files(tmp_path):
         [*json.loads((model / "manifest.json").read_text())["files"], "manifest.json"]
     )
     assert all((baked / p.name).read_bytes() == p.read_bytes() for p in baked.iterdir())
-    assert built.model is not None and built.model == read_model(model) and built.model.dtype == "int8"
+    assert built.model == read_model(model) and built.model.dtype == "int8"
 
 
 # (shape, packing) -> fits Lambda's 250 MiB unzipped? The plan: DistilGPT2 fits in fp16, GPT-2 in int8 only.
@@ -78,7 +78,6 @@ def test_which_real_models_fit_each_cloud(shape, dtype, tmp_path, target_bundles
     model = read_model(make_model_dir(tmp_path, f"{shape}-{dtype}", shape, dtype))
     for cloud in ("gcp", "aws", "azure"):
         package = target_bundles[cloud]  # the default model's package: what a package holds besides the model
-        assert package.model is not None
         unzipped = package.unzipped_bytes - package.model.file_bytes + model.file_bytes
         if cloud != "aws" or AWS_FITS[shape, dtype]:
             bundle.check_limits(cloud, model, unzipped)
@@ -103,6 +102,7 @@ def test_an_over_limit_package_is_refused_before_anything_reaches_dist(tmp_path)
 def test_over_50_mib_zipped_an_aws_package_goes_through_s3_and_others_upload_as_usual(
     cloud, zipped, through_s3, tmp_path
 ):
-    package = bundle.Bundle(cloud, tmp_path, tmp_path / f"{cloud}.zip", "0" * 64, zipped * MIB, 200 * MIB)
+    model = read_model(make_model_dir(tmp_path, "m", "distilgpt2", "int8", data_bytes=1024))
+    package = bundle.Bundle(cloud, tmp_path, tmp_path / f"{cloud}.zip", "0" * 64, zipped * MIB, 200 * MIB, model)
     assert package.upload_through_storage is through_s3
     assert ("deployed through S3" in package.summary()) is through_s3
