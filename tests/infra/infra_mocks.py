@@ -105,6 +105,8 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "name": name}
     if type_ == "aws:lambda/function:Function":
         return {"arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:{inputs['name']}"}
+    if type_ == "aws:s3/bucket:Bucket":  # auto-named: the logical name and a random suffix
+        return {"id": f"{name}-4f2a9c1", "bucket": f"{name}-4f2a9c1", "arn": f"arn:aws:s3:::{name}-4f2a9c1"}
     if type_ == "aws:lambda/functionUrl:FunctionUrl":
         return {"functionUrl": "https://abc123.lambda-url.eu-west-1.on.aws/"}
     if type_ == "gcp:serviceaccount/account:Account":
