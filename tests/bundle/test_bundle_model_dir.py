@@ -75,7 +75,7 @@ AWS_FITS = {
 
 @pytest.mark.parametrize("shape, dtype", sorted(AWS_FITS))
 def test_which_real_models_fit_each_cloud(shape, dtype, tmp_path, target_bundles):
-    model = read_model(make_model_dir(tmp_path, f"{shape}-{dtype}", shape, dtype))
+    model = read_model(make_model_dir(tmp_path, f"{shape}-{dtype}", shape, dtype, hashed=False), verify=False)
     for cloud in ("gcp", "aws", "azure"):
         package = target_bundles[cloud]  # the default model's package: what a package holds besides the model
         unzipped = package.unzipped_bytes - package.model.file_bytes + model.file_bytes
