@@ -12,9 +12,12 @@ a month they cover.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.prices import Platform
+from infra.memory import GCP_MEMORY_VCPU, LAMBDA_MB_PER_VCPU
+
+AZURE_MB_PER_VCPU = 2048  # bench.prices' assumption for Flex Consumption (one vCPU at 2048 MB), scaled with size
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,17 @@ def estimate(measured_seconds: float, platform: Platform) -> Estimate:
         price_per_million(on_cloud, platform),
         free_requests(alone, platform),
     )
+
+
+def platform_at(platform: Platform, memory_mb: int) -> Platform:
+    """The platform as a stack with `memory_mb` of instance memory is billed: that memory and the CPU it comes with
+    (Lambda: memory / 1769 MB of a vCPU; Cloud Run functions: the memory tier's vCPU; Flex Consumption: CPU
+    proportional to the instance size, one vCPU per 2048 MB assumed as in bench.prices)."""
+    if platform.cloud == "aws":
+        vcpu, cpu_share = 0.0, memory_mb / LAMBDA_MB_PER_VCPU
+    elif platform.cloud == "gcp":
+        vcpu = cpu_share = GCP_MEMORY_VCPU[memory_mb]
+    else:
+        vcpu, cpu_share = 0.0, memory_mb / AZURE_MB_PER_VCPU
+    product = f"{platform.product.split(',')[0]}, {memory_mb} MB"
+    return replace(platform, product=product, memory_gb=memory_mb / 1024, vcpu=vcpu, cpu_share=cpu_share)

@@ -16,7 +16,8 @@ valid manifest (infra.model_info); without it, artifacts/model/, trained first w
 the corpus and the training config, so a fresh clone can deploy. Each cloud's documented package limits
 (LIMITS) are enforced, and a refusal names the model, its packing and the limit. Same inputs, same bytes:
 entries are sorted and carry a fixed timestamp and mode, so an unchanged package never makes Pulumi redeploy.
-Exit status: 0 built; 2 refused (bad model directory, package over a limit); 1 the build itself failed.
+Exit status: 0 built; 2 refused (a bad model directory, a package over a limit, the default model failed to
+train); 1 pip could not fetch the pinned dependencies.
 """
 
 from __future__ import annotations
