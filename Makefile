@@ -58,8 +58,9 @@ bundle: model
 preflight: install
 	$(BIN)/python -m infra.preflight $(STACK)
 
+# `pulumi up`, re-run once only if a first GCP deploy hits the build's IAM propagation race (infra/deploy.py).
 deploy: preflight
-	cd infra && pulumi up --stack $(STACK)
+	$(BIN)/python -m infra.deploy $(STACK)
 
 destroy: install
 	cd infra && pulumi destroy --stack $(STACK)

@@ -150,7 +150,13 @@ class AwsFunction(pulumi.ComponentResource):
             retention_in_days=stack.log_retention_days,
             opts=child,
         )
-        role = aws.iam.Role(names.child("role"), assume_role_policy=account_id.apply(trust_policy), opts=child)
+        role = aws.iam.Role(
+            names.child("role"),
+            assume_role_policy=account_id.apply(trust_policy),
+            # The most this role can ever be allowed, whatever policy is put on it (tinyllm:permissionsBoundary).
+            permissions_boundary=stack.permissions_boundary or None,
+            opts=child,
+        )
         role_policy = aws.iam.RolePolicy(
             names.child("logs-write"),
             role=role.id,

@@ -53,11 +53,16 @@ APP_ROLES = (
     ("host-storage", "Storage Blob Data Owner", "storage"),
     ("telemetry", "Monitoring Metrics Publisher", "insights"),
 )
-# The package push: at most PUSH_TRIES attempts, PUSH_DELAY_SECONDS apart (up to ~5 minutes for the role to apply),
-# each waiting at most PUSH_TIMEOUT_SECONDS for the deployment to finish.
+# The package push, bounded as a whole: at most PUSH_TRIES attempts, PUSH_DELAY_SECONDS apart, each stopped after
+# PUSH_TRY_SECONDS (az's own --timeout, PUSH_TIMEOUT_SECONDS, bounds only its wait for the deployment status; its
+# health check after that has no bound of its own), and none started after PUSH_DEADLINE_SECONDS. The deadline stays
+# well below the CI job's 45 minutes (.github/workflows/pulumi-stack.yml, timeout-minutes), so a push that never
+# succeeds fails the deploy with a message instead of the runner killing it.
 PUSH_TRIES = 10
 PUSH_DELAY_SECONDS = 30
 PUSH_TIMEOUT_SECONDS = 600
+PUSH_TRY_SECONDS = 900
+PUSH_DEADLINE_SECONDS = 1500
 # The query that finds one request's log line (request id from the response's x-request-id header), in the
 # Application Insights resource's Logs blade.
 LOG_QUERY = 'traces | where message has "<request-id>" | project timestamp, message'
@@ -72,9 +77,17 @@ def push_command(
     tries: int = PUSH_TRIES,
     delay: int = PUSH_DELAY_SECONDS,
     timeout: int = PUSH_TIMEOUT_SECONDS,
+    try_seconds: int = PUSH_TRY_SECONDS,
+    deadline_seconds: int = PUSH_DEADLINE_SECONDS,
 ) -> str:
     """A POSIX sh command that pushes the package with `az`, retrying up to `tries` times `delay` seconds apart.
-    Exits 0 on the first success, else with the last failure's status after the last try."""
+
+    Each try runs in the background under a watchdog that kills it after `try_seconds` (fewer when the deadline is
+    closer): after the upload, az's `check_flex_app_after_deployment` sleeps 60 s and then polls the app's
+    `/admin/host/status` with `requests.get` and no timeout (Azure/azure-cli, src/azure-cli/azure/cli/
+    command_modules/appservice/custom.py), so one try can hang when the host never answers. No try starts after
+    `deadline_seconds`. Exits 0 on the first success, else with the last failure's status and a message saying what
+    to check."""
     push = shlex.join(
         [
             "az",
@@ -96,10 +109,27 @@ def push_command(
             str(timeout),
         ]
     )
+    give_up = (
+        f"package push to {app} failed $try times within {deadline_seconds}s (last exit status $status). Check: "
+        f"that the app's identity has Storage Blob Data Owner on its storage account (a new role assignment can take "
+        f"up to 30 minutes to apply); the deployment log (az functionapp log deployment show --name {app} "
+        f"--resource-group {group}); and that the host starts (a try stopped after {try_seconds}s is az waiting on "
+        f"/admin/host/status). Then run pulumi up again."
+    )
     return (
-        f"try=1; while true; do {push} && exit 0; status=$?; "
-        f'if [ $try -ge {tries} ]; then echo "package push failed {tries} times" >&2; exit $status; fi; '
-        f'echo "package push failed (try $try of {tries}); retrying in {delay}s" >&2; '
+        f"deadline=$(( $(date +%s) + {deadline_seconds} )); try=1; "
+        f"while true; do "
+        f"limit={try_seconds}; left=$(( deadline - $(date +%s) )); "
+        f'if [ "$left" -lt "$limit" ]; then limit=$left; fi; '
+        f"{push} & pid=$!; "
+        # The watchdog kills the try when its time is up; killed first (the try ended), it takes its sleep with it.
+        f'( trap \'kill $nap 2>/dev/null; exit 0\' TERM; sleep "$limit" & nap=$!; wait $nap; kill "$pid" ) '
+        f">/dev/null 2>&1 & watchdog=$!; "
+        f'wait "$pid"; status=$?; kill "$watchdog" 2>/dev/null; '
+        f'if [ "$status" -eq 0 ]; then exit 0; fi; '
+        f'if [ "$try" -ge {tries} ] || [ $(( $(date +%s) + {delay} )) -ge "$deadline" ]; then '
+        f'echo "{give_up}" >&2; exit "$status"; fi; '
+        f'echo "package push failed (try $try of {tries}, exit status $status); retrying in {delay}s" >&2; '
         f"try=$((try + 1)); sleep {delay}; done"
     )
 

@@ -42,6 +42,9 @@ SERVICE_ACCOUNT = re.compile(rf"{SERVICE_ACCOUNT_ID}(@[a-z][a-z0-9-]{{4,28}}[a-z
 # Resource group names: 1 to 90 letters, digits, underscores, hyphens, periods and parentheses, not ending in a period.
 # Source: learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules (Microsoft.Resources).
 RESOURCE_GROUP_NAME = re.compile(r"[\w\-.()]{0,89}[\w\-()]", re.ASCII)
+# A customer managed policy's ARN (docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html: arn:partition:iam::
+# account:policy/path/name; names are letters, digits and +=,.@_-).
+POLICY_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]+", re.ASCII)
 
 
 class Package(Protocol):
@@ -91,8 +94,9 @@ class StackConfig:
     invokers: tuple[str, ...] = ()
     log_retention_days: int = 14
     architecture: str = "arm64"
-    # GCP: how long the function waits after its build grants are created or changed (IAM propagation).
-    iam_wait_seconds: int = 60
+    # GCP: how long the function waits after its build grants are created or changed (IAM propagation: "typically
+    # 2 minutes", cloud.google.com/iam/docs/access-change-propagation; infra/deploy.py covers the longer tail).
+    iam_wait_seconds: int = 120
     cors_origins: tuple[str, ...] = ()  # exact browser origins the function answers CORS for (core.api)
     # GCP: pre-created runtime and build service accounts (account id in gcp:project, or an email); both or neither.
     # Set, the program creates no service account and grants the build account only roles on this stack's own
@@ -102,6 +106,10 @@ class StackConfig:
     # Azure: an existing resource group to deploy into (looked up, never created or deleted); empty: the program
     # creates its own. Lets the deploying identity's roles be scoped to that group (docs/ci.md).
     resource_group_name: str = ""
+    # AWS: the permissions boundary set on the function's role (a policy ARN). CI's deploying roles may only create
+    # roles that carry it (the `iam:PermissionsBoundary` condition, docs/ci.md), so a PR cannot create a role with
+    # more than the boundary allows. Empty: no boundary.
+    permissions_boundary: str = ""
     api_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     def api_key_sha256(self) -> pulumi.Output[str] | None:
@@ -127,6 +135,7 @@ CONFIG_KEYS = {
     "runtime_service_account": "runtimeServiceAccount",
     "build_service_account": "buildServiceAccount",
     "resource_group_name": "resourceGroupName",
+    "permissions_boundary": "permissionsBoundary",
 }
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackConfig) if f.name in CONFIG_KEYS}
 
@@ -235,6 +244,13 @@ def validate(stack: StackConfig) -> None:
         raise ConfigError("tinyllm:runtimeServiceAccount and tinyllm:buildServiceAccount exist on GCP only")
     if stack.resource_group_name and stack.cloud != "azure":
         raise ConfigError("tinyllm:resourceGroupName exists on Azure only")
+    if stack.permissions_boundary and stack.cloud != "aws":
+        raise ConfigError("tinyllm:permissionsBoundary exists on AWS only")
+    if stack.permissions_boundary and not POLICY_ARN.fullmatch(stack.permissions_boundary):
+        raise ConfigError(
+            "tinyllm:permissionsBoundary must be a managed policy ARN (arn:aws:iam::<account>:policy/<name>), "
+            f"got {stack.permissions_boundary!r}"
+        )
     if stack.cloud == "gcp":
         validate_service_accounts(stack)
     if stack.resource_group_name and not RESOURCE_GROUP_NAME.fullmatch(stack.resource_group_name):

@@ -3,15 +3,21 @@ content-named object in a private bucket, run by a service account with no roles
 
 Facts relied on:
 - Custom build service account roles (logging.logWriter, artifactregistry.writer on the repository it pushes
-  to, storage.objectViewer on the source): https://cloud.google.com/functions/docs/securing/build-custom-sa
+  to, storage.objectViewer on the source): https://cloud.google.com/functions/docs/securing/build-custom-sa; for
+  the source Cloud Run copies to its managed bucket Google names Storage Object Admin ("for retrieving the function
+  source from the Cloud Storage bucket": cloud.google.com/run/docs/configuring/services/build-service-account), so
+  that is the role of the conditioned grant below.
 - Cloud Run functions copy the uploaded source into the Google-managed bucket
   `gcf-v2-sources-<project-number>-<region>` and the build fetches it from *there*: first deploys fail with
   "failed to download archive gs://gcf-v2-sources-…/function-source.zip: Access to bucket gcf-v2-sources-…
   denied. You must grant Storage Object Viewer permission to <build account>"
   (GoogleCloudPlatform/marketing-analytics-jumpstart#153, hashicorp/terraform-provider-google#20571). The
   provider's own `cloudfunctions2_basic_builder` example grants the builder object access at project level and
-  waits 60 s "for builder permissions to stabilize". We grant the same role at project level, but with an IAM
-  condition that limits it to that one bucket and its objects.
+  waits 60 s "for builder permissions to stabilize", and still fails about half the time (#20571 is open). We
+  grant Google's documented role at project level, with an IAM condition that limits it to that one bucket and its
+  objects, wait `tinyllm:iamWaitSeconds` (120 s: Google documents policy changes as propagating in "typically 2
+  minutes, potentially 7 minutes or longer", cloud.google.com/iam/docs/access-change-propagation), and
+  `make deploy` (infra/deploy.py) re-runs `pulumi up` once if the build still hits that error.
 - A function's invoker permission lives on its underlying Cloud Run service (roles/run.invoker):
   https://cloud.google.com/functions/docs/securing/managing-access-iam
 - Pre-created accounts (`tinyllm:runtimeServiceAccount`, `tinyllm:buildServiceAccount`): the function names them
@@ -44,6 +50,8 @@ from infra.naming import Names, principal_slug
 RUNTIME = "python312"
 ENTRY_POINT = "serve"
 INVOKER_ROLE = "roles/run.invoker"
+# The build account's role on the managed source bucket, as Google documents it (module docstring).
+GCF_SOURCES_ROLE = "roles/storage.objectAdmin"
 # Every API the program calls, directly or through the services it creates. They are listed (README, docs/ci.md)
 # and checked by `python -m infra.preflight`, not enabled by the program: enabling needs serviceusage.services.enable
 # on the whole project, more than the deploying identity otherwise needs.
@@ -215,7 +223,7 @@ class GcpFunction(pulumi.ComponentResource):
             build_grants["gcf-sources"] = gcp.projects.IAMMember(
                 names.child("build-gcf-sources"),
                 project=project.project_id,
-                role="roles/storage.objectViewer",
+                role=GCF_SOURCES_ROLE,
                 member=build_member,
                 condition=project.number.apply(lambda n: gcf_sources_condition(n, stack.region)),
                 opts=self._child(),

@@ -74,7 +74,8 @@ ALLOWED_GRANTS: dict[str, dict[tuple[str, str], str]] = {
         ("roles/logging.logWriter", "project"): "private",  # Cloud Logging has no narrower scope for writing
         ("roles/artifactregistry.writer", "artifact-registry-repository"): "private",
         ("roles/storage.objectViewer", "storage-bucket"): "private",
-        ("roles/storage.objectViewer", "gcf-v2-sources-bucket"): "private",  # the build reads its source there
+        # The build reads its source there; the role Google documents for that (infra/gcp.py GCF_SOURCES_ROLE).
+        ("roles/storage.objectAdmin", "gcf-v2-sources-bucket"): "private",
         ("roles/run.invoker", "cloud-run-service"): "invoke",
     },
     "azure": {

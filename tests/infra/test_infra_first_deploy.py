@@ -10,14 +10,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from infra_mocks import GCP_PROJECT_NUMBER, SUBSCRIPTION
 
 from infra import naming
-from infra.azure import PUSH_DELAY_SECONDS, PUSH_TIMEOUT_SECONDS, PUSH_TRIES, push_command
+from infra.azure import (
+    PUSH_DEADLINE_SECONDS,
+    PUSH_DELAY_SECONDS,
+    PUSH_TIMEOUT_SECONDS,
+    PUSH_TRIES,
+    PUSH_TRY_SECONDS,
+    push_command,
+)
 from infra.config import DEFAULTS, ConfigError, StackConfig, from_values
-from infra.gcp import REQUIRED_APIS
+from infra.gcp import GCF_SOURCES_ROLE, REQUIRED_APIS
 from infra.policy.tinyllm_rules import violations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +42,7 @@ def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run
         if a.inputs["accountId"].endswith("-build")
     )
     project_grants = deployment.of_type("gcp:projects/iAMMember:IAMMember")
-    (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == "roles/storage.objectViewer"]
+    (source_read,) = [g.inputs for g in project_grants if g.inputs["role"] == GCF_SOURCES_ROLE]
     assert source_read["member"].startswith(f"serviceAccount:{build_email}@")
     bucket = f"projects/_/buckets/gcf-v2-sources-{GCP_PROJECT_NUMBER}-europe-west1"
     assert source_read["condition"]["expression"] == (
@@ -46,7 +54,7 @@ def test_gcp_build_account_may_read_only_this_projects_managed_source_bucket(run
 
 def test_gcp_a_condition_for_another_bucket_is_not_the_allow_listed_scope():
     props = {
-        "role": "roles/storage.objectViewer",
+        "role": GCF_SOURCES_ROLE,
         "member": "serviceAccount:b@p.iam.gserviceaccount.com",
         "condition": {"expression": 'resource.name.startsWith("projects/_/buckets/")'},
     }
@@ -62,7 +70,8 @@ def test_gcp_function_waits_for_every_build_grant_through_a_sleep_triggered_by_t
         if r.name.startswith("tinyllm-build-") and r.type != "gcp:serviceaccount/account:Account"
     ]
     assert len(grants) == 4
-    assert sleep.inputs["createDuration"] == "60s"
+    # Google: policy changes propagate in "typically 2 minutes" (cloud.google.com/iam/docs/access-change-propagation).
+    assert sleep.inputs["createDuration"] == "120s"
     # Triggers are the grants' ids: the wait runs again only when a grant is replaced, not on every update.
     assert sorted(sleep.inputs["triggers"].values()) == sorted(f"{g.name}-id" for g in grants)
     function_at = deployment.index("tinyllm-function")
@@ -198,7 +207,15 @@ def test_azure_push_names_the_subscription_turns_remote_build_off_and_is_bounded
     assert "--build-remote false" in command
     assert f"--timeout {PUSH_TIMEOUT_SECONDS}" in command
     assert f"-ge {PUSH_TRIES}" in command and f"sleep {PUSH_DELAY_SECONDS}" in command
+    assert f"+ {PUSH_DEADLINE_SECONDS} ))" in command and f"limit={PUSH_TRY_SECONDS};" in command
     assert (PUSH_TRIES, PUSH_DELAY_SECONDS) == (10, 30)
+    # One try outlasts az's own wait for the deployment (its --timeout) plus the 60 s it sleeps before its health
+    # check; the whole push ends well before the CI job's timeout, leaving the rest of `pulumi up` its time.
+    assert PUSH_TRY_SECONDS > PUSH_TIMEOUT_SECONDS + 60
+    job_minutes = yaml.safe_load((REPO / ".github/workflows/pulumi-stack.yml").read_text())["jobs"]["pulumi"][
+        "timeout-minutes"
+    ]
+    assert job_minutes * 60 - 5 * 60 >= PUSH_DEADLINE_SECONDS + PUSH_TRY_SECONDS
 
 
 def fake_az(tmp_path: Path, failures: int) -> Path:
@@ -217,11 +234,13 @@ count=$(wc -l < "{tmp_path}/calls")
 @pytest.mark.parametrize("failures,tries,exit_code,calls", [(0, 10, 0, 1), (2, 10, 0, 3), (99, 4, 3, 4)])
 def test_the_push_retries_until_success_and_stops_after_the_last_try(tmp_path, failures, tries, exit_code, calls):
     bin_dir = fake_az(tmp_path, failures)
-    command = push_command("rg", "app", "dist/azure.zip", "sub-1", tries=tries, delay=0)
+    command = push_command("rg", "app", "dist/azure.zip", "sub-1", tries=tries, delay=0, try_seconds=787)
     result = subprocess.run(
         ["/bin/sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == exit_code
+    # A try that ended took its watchdog with it: no `sleep 787` is left behind.
+    assert "sleep 787" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     lines = (tmp_path / "calls").read_text().splitlines()
     assert len(lines) == calls
     assert lines[0] == (
@@ -229,7 +248,29 @@ def test_the_push_retries_until_success_and_stops_after_the_last_try(tmp_path, f
         f"dist/azure.zip --subscription sub-1 --build-remote false --timeout {PUSH_TIMEOUT_SECONDS}"
     )
     if exit_code:
-        assert f"package push failed {tries} times" in result.stderr
+        assert f"package push to app failed {tries} times" in result.stderr
+        assert "Storage Blob Data Owner" in result.stderr and "az functionapp log deployment show" in result.stderr
+
+
+def test_a_try_that_hangs_is_stopped_and_the_whole_push_ends_at_its_deadline(tmp_path):
+    # An az that never returns, as when the host never answers /admin/host/status: each try is killed after
+    # try_seconds, and no try starts once the deadline is near.
+    script = tmp_path / "bin" / "az"
+    script.parent.mkdir()
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/calls"\nexec sleep 600\n')
+    script.chmod(0o755)
+    command = push_command("rg", "app", "dist/azure.zip", "sub-1", delay=0, try_seconds=1, deadline_seconds=3)
+    result = subprocess.run(  # a try that is never stopped would raise TimeoutExpired here
+        ["/bin/sh", "-c", command],
+        env={"PATH": f"{script.parent}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    # Ten tries are allowed, but the deadline (3 s, tries of 1 s) leaves room for four at most.
+    assert 1 <= len((tmp_path / "calls").read_text().splitlines()) <= 4
+    assert "within 3s" in result.stderr and "Then run pulumi up again." in result.stderr
 
 
 # -- config -------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_gcp_default_creates_both_accounts_and_grants_the_build_account_its_proj
     assert {r.inputs["accountId"] for r in deployment.of_type(ACCOUNT)} == {"tinyllm-run", "tinyllm-build"}
     assert {(g.permission, g.scope_kind) for g in stack_grants(deployment)} >= {
         ("roles/logging.logWriter", "project"),
-        ("roles/storage.objectViewer", "gcf-v2-sources-bucket"),
+        ("roles/storage.objectAdmin", "gcf-v2-sources-bucket"),
     }
 
 
@@ -200,7 +200,7 @@ DOCS = POLICY_DIR.parents[1] / "docs" / "ci.md"
 
 
 def test_the_documented_build_grant_condition_is_the_programs_own(tmp_path):
-    # docs/ci.md grants the pre-created build account the conditioned objectViewer the program grants its own one.
+    # docs/ci.md grants the pre-created build account the conditioned role the program grants its own one.
     (command,) = re.findall(r"(printf '\{\"title\".*?) > gcf-sources-condition\.json", DOCS.read_text(), re.S)
     script = f'bucket="projects/_/buckets/gcf-v2-sources-314-europe-west1"; {command}'
     written = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
@@ -218,3 +218,32 @@ def test_the_docs_grant_service_account_user_on_the_two_accounts_only():
         r'[^\n]*\\\n\s*--member "serviceAccount:\$2" --role roles/iam\.serviceAccountUser',
         commands,
     )
+
+
+# AWS: the permissions boundary CI's deploying roles require on every role they create (docs/ci.md).
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/tinyllm-lambda-boundary"
+
+
+def test_aws_role_carries_the_configured_permissions_boundary(run_stack):
+    role = run_stack("aws", permissionsBoundary=BOUNDARY).one("aws:iam/role:Role")
+    assert role.inputs["permissionsBoundary"] == BOUNDARY
+    assert "permissionsBoundary" not in run_stack("aws").one("aws:iam/role:Role").inputs
+
+
+@pytest.mark.parametrize(
+    "cloud,boundary,message",
+    [
+        ("aws", "tinyllm-lambda-boundary", "must be a managed policy ARN"),
+        ("aws", "arn:aws:iam::123456789012:role/tinyllm", "must be a managed policy ARN"),
+        ("gcp", BOUNDARY, "AWS only"),
+    ],
+)
+def test_a_permissions_boundary_that_is_not_a_policy_arn_is_refused(cloud, boundary, message):
+    values = {
+        "tinyllm:cloud": cloud,
+        {"aws": "aws:region", "gcp": "gcp:region"}[cloud]: "eu-west-1",
+        "tinyllm:permissionsBoundary": boundary,
+    }
+    with pytest.raises(ConfigError, match=message):
+        from_values(values.get)

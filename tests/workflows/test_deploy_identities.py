@@ -155,16 +155,67 @@ def test_ephemeral_gcp_stacks_are_deployed_to_the_pr_stacks_project(by_name: dic
 
 
 def test_the_policy_pack_runs_on_preview_and_up_with_its_configuration(by_name: dict[str, Workflow]) -> None:
-    pulumi = step(by_name, step_id="pulumi")
-    assert pulumi["uses"].startswith("pulumi/actions@")
+    pulumi = step(by_name, step_id="pulumi")  # preview and destroy
+    assert pulumi["uses"].startswith("pulumi/actions@") and pulumi["if"] == "inputs.command != 'up'"
     assert pulumi["with"]["policyPacks"] == (
         "${{ inputs.command != 'destroy' && format('{0}/infra/policy', github.workspace) || '' }}"
     )
     assert pulumi["with"]["policyPackConfigs"] == "${{ steps.policy.outputs.config }}"
+    up = step(by_name, step_id="up")
+    assert up["if"] == "inputs.command == 'up'"
+    assert up["env"]["POLICY_CONFIG"] == "${{ steps.policy.outputs.config }}"
+    assert '--policy-pack "$GITHUB_WORKSPACE/infra/policy" --policy-pack-config "$POLICY_CONFIG"' in up["run"]
     policy = step(by_name, step_id="policy")
     assert policy["if"] == "inputs.command != 'destroy'"
     steps = pulumi_job(by_name)["steps"]
-    assert steps.index(policy) < steps.index(pulumi)
+    assert steps.index(policy) < steps.index(pulumi) and steps.index(policy) < steps.index(up)
+
+
+def test_up_runs_what_make_deploy_runs_and_exports_the_url(by_name: dict[str, Workflow], tmp_path: Path) -> None:
+    """The step's script, run by bash with a stand-in `pulumi` (the real infra.deploy in between)."""
+    (tmp_path / "bin").mkdir()
+    calls = tmp_path / "calls"
+    pulumi = tmp_path / "bin" / "pulumi"
+    pulumi.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1 $2" = "stack output" ] && echo https://f.example\nexit 0\n'
+    )
+    pulumi.chmod(0o755)
+    env = {
+        "STACK": "gcp",
+        "POLICY_CONFIG": "/w/infra/policy/private.json",
+        "GITHUB_WORKSPACE": "/w",
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-c", step(by_name, step_id="up")["run"]],
+        cwd=DOCS.parents[1],  # the checkout, whose .venv has the project installed (as the workflow's does)
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    up, output = calls.read_text().splitlines()
+    assert up.startswith("up --stack gcp --event-log ")  # infra.deploy, the retry wrapper of `make deploy`
+    assert up.endswith(
+        "--yes --non-interactive --diff --policy-pack /w/infra/policy --policy-pack-config /w/infra/policy/private.json"
+    )
+    assert output == "stack output url --stack gcp --cwd infra"
+    assert (tmp_path / "out").read_text() == "url=https://f.example\n"
+
+
+def test_every_deploy_runs_the_preflight_before_pulumi_up(by_name: dict[str, Workflow]) -> None:
+    preflight = step(by_name, name="Preflight")
+    assert preflight["if"] == "inputs.command == 'up'"  # production and PR stacks alike
+    assert preflight["run"] == '.venv/bin/python -m infra.preflight "$STACK"'  # what `make preflight` runs
+    steps = pulumi_job(by_name)["steps"]
+    logins = [i for i, s in enumerate(steps) if s.get("name", "").startswith("Log in to")]
+    prepare = steps.index(step(by_name, name="Prepare the ephemeral stack"))
+    assert max(logins) < steps.index(preflight) and prepare < steps.index(preflight)
+    assert steps.index(preflight) < steps.index(step(by_name, step_id="up"))
+    # The same module `make preflight` runs.
+    makefile = (DOCS.parents[1] / "Makefile").read_text()
+    assert "\npreflight: install\n\t$(BIN)/python -m infra.preflight $(STACK)\n" in makefile
 
 
 def run_policy_step(by_name, tmp_path: Path, stack_file: str | None) -> subprocess.CompletedProcess[str]:
@@ -221,11 +272,11 @@ def test_gcp_smoke_gets_an_id_token_with_the_function_url_as_audience(by_name: d
     assert mint["uses"].startswith("google-github-actions/auth@")
     assert mint["if"] == "inputs.command == 'up' && inputs.cloud == 'gcp'"
     assert mint["with"]["token_format"] == "id_token"
-    assert mint["with"]["id_token_audience"] == "${{ steps.pulumi.outputs.url }}"
+    assert mint["with"]["id_token_audience"] == "${{ steps.up.outputs.url }}"
     smoke = step(by_name, name="Smoke-test the deployed URL")
     assert smoke["env"]["TINYLLM_ID_TOKEN"] == "${{ steps.id-token.outputs.id_token }}"
     steps = pulumi_job(by_name)["steps"]
-    assert steps.index(step(by_name, step_id="pulumi")) < steps.index(mint) < steps.index(smoke)
+    assert steps.index(step(by_name, step_id="up")) < steps.index(mint) < steps.index(smoke)
 
 
 # The documented set-up.

@@ -98,7 +98,7 @@ def test_main_deploys_and_the_stack_workflow_smoke_tests_after_up(by_name: dict[
     steps = by_name["pulumi-stack.yml"].jobs["pulumi"]["steps"]
     names = [step.get("id") or step.get("name") for step in steps]
     smoke = next(step for step in steps if "make smoke" in step.get("run", ""))
-    assert names.index("pulumi") < steps.index(smoke) and smoke["if"] == "inputs.command == 'up'"
+    assert names.index("up") < steps.index(smoke) and smoke["if"] == "inputs.command == 'up'"
 
 
 def test_labelled_pull_requests_get_an_ephemeral_stack_removed_on_close(by_name: dict[str, Workflow]) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from workflow_files import Workflow
 
+PR_BOUNDARY = "arn:aws:iam::123456789012:policy/tinyllmpr-boundary"
+
 
 def prepare_step(by_name: dict[str, Workflow]) -> dict:
     (found,) = [
@@ -32,6 +34,7 @@ def run_prepare(by_name: dict[str, Workflow], tmp_path: Path, **inputs: str) -> 
         "NAME_PREFIX": "tinyllmpr7",
         "GCP_PR_STACKS_PROJECT": "",
         "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
+        "AWS_PR_STACKS_PERMISSIONS_BOUNDARY": PR_BOUNDARY,
         "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv.vault.azure.net/keys/pulumi",
     } | inputs
     env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
@@ -72,3 +75,77 @@ def test_other_clouds_get_no_resource_group(by_name, tmp_path, cloud) -> None:
     )
     assert status == 0
     assert not [call for call in calls if "resourceGroupName" in call]
+
+
+# The prepare step also keeps an ephemeral stack off production's key and production's invoker.
+
+BASE_WITH_SECRETS = """secretsprovider: azurekeyvault://prod-kv.vault.azure.net/keys/pulumi
+encryptedkey: c2VjcmV0LWRhdGEta2V5
+config:
+  azure-native:location: westeurope
+  tinyllm:cloud: azure
+  tinyllm:apiKey:
+    secure: v1:AAAAproductionciphertext
+  tinyllm:public: true
+"""
+
+
+def test_an_ephemeral_stack_starts_from_the_base_config_without_productions_key_or_secrets(by_name, tmp_path) -> None:
+    (tmp_path / "Pulumi.azure.yaml").write_text(BASE_WITH_SECRETS)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    env = {
+        "CLOUD": "azure",
+        "STACK": "pr-7-azure",
+        "BASE_STACK": "azure",
+        "NAME_PREFIX": "tinyllmpr7",
+        "AZURE_PR_STACKS_RESOURCE_GROUP": "tinyllmpr",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-c", prepare_step(by_name)["run"]], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "Pulumi.pr-7-azure.yaml").read_text()
+    assert written == (
+        "config:\n  azure-native:location: westeurope\n  tinyllm:cloud: azure\n  tinyllm:public: true\n"
+    )  # `pulumi stack select --create --secrets-provider` then gives it the pr-stacks key and a new data key
+    assert "dropped the secret tinyllm:apiKey:" in result.stderr
+
+
+def test_an_ephemeral_gcp_stack_is_invoked_by_the_pr_stacks_identity_only(by_name, tmp_path) -> None:
+    (tmp_path / "Pulumi.gcp.yaml").write_text(
+        "config:\n  tinyllm:cloud: gcp\n"
+        '  tinyllm:invokers: ["serviceAccount:tinyllm-deploy@p.iam.gserviceaccount.com"]\n'
+    )
+    status, _, calls = run_prepare(
+        by_name,
+        tmp_path,
+        CLOUD="gcp",
+        STACK="pr-7-gcp",
+        BASE_STACK="gcp",
+        GCP_PR_STACKS_PROJECT="my-project-pr",
+        IDENTITY="tinyllm-pr-stacks@my-project-pr.iam.gserviceaccount.com",
+    )
+    assert status == 0
+    (invokers,) = [call for call in calls if "tinyllm:invokers" in call]
+    assert invokers == (
+        'config set tinyllm:invokers ["serviceAccount:tinyllm-pr-stacks@my-project-pr.iam.gserviceaccount.com"] '
+        "--stack pr-7-gcp"
+    )
+    assert calls.index(invokers) > calls.index("config set gcp:project my-project-pr --stack pr-7-gcp")
+
+
+@pytest.mark.parametrize("boundary", [PR_BOUNDARY, ""])
+def test_an_ephemeral_aws_stack_gets_the_pr_stacks_permissions_boundary(by_name, tmp_path, boundary) -> None:
+    (tmp_path / "Pulumi.aws.yaml").write_text("config:\n  tinyllm:cloud: aws\n")
+    status, stdout, calls = run_prepare(
+        by_name, tmp_path, CLOUD="aws", STACK="pr-7-aws", BASE_STACK="aws", AWS_PR_STACKS_PERMISSIONS_BOUNDARY=boundary
+    )
+    if boundary:
+        assert status == 0
+        assert f"config set tinyllm:permissionsBoundary {PR_BOUNDARY} --stack pr-7-aws" in calls
+    else:  # without it the pr-stacks role could not create the execution role: refused before anything runs
+        assert status == 1 and "set AWS_PR_STACKS_PERMISSIONS_BOUNDARY" in stdout
