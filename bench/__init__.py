@@ -1,4 +1,4 @@
-"""Benchmarks that print the tables quoted in README: `python -m bench [--quick]` (see bench.__main__).
+"""Benchmarks that print the tables quoted in docs/benchmarks.md: `python -m bench [--quick]` (see bench.__main__).
 
 bench.engine    numpy core vs transformers: warm latency, cold start, peak RSS
 bench.http      the local functions-framework server under bounded concurrency

@@ -2,7 +2,9 @@
 (bench.prices), per preset and per cloud. Pure arithmetic, so it is unit-tested.
 
 Two bounds, because billing rounds differently when requests arrive alone or back to back:
-- alone: each request is its own billed period, with the platform's minimum and rounding (sparse traffic);
+- alone: each request is its own billed period, with the platform's minimum and rounding: requests that never
+  overlap on an instance (sparse traffic), the upper bound. On Azure Flex Consumption the 1,000 ms minimum is on an
+  *instance's* active period, not on each execution, so requests that overlap on one instance share it;
 - busy: an instance that is never idle bills only the time spent computing (the lowest possible cost).
 The duration on a cloud is the duration measured here divided by the instance's share of a vCPU (CPU-bound
 code on 0.58 vCPU takes about 1 / 0.58 as long). Free tiers are shown apart, as the number of such requests
@@ -14,10 +16,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from bench.prices import Platform
+from bench.prices import PLATFORMS, PRICES_CHECKED, Platform
+from bench.report import fmt, markdown_table
 from infra.memory import GCP_MEMORY_VCPU, LAMBDA_MB_PER_VCPU
 
 AZURE_MB_PER_VCPU = 2048  # bench.prices' assumption for Flex Consumption (one vCPU at 2048 MB), scaled with size
+ALONE = "each billed alone (no overlap: upper bound)"
+ALONE_NOTE = (
+    "'Billed alone' applies each platform's minimum and rounding to each request, as if no two requests "
+    "overlapped on an instance (Lambda 1 ms, Cloud Run 100 ms, Azure Flex 1,000 ms then 100 ms). On Azure Flex "
+    "Consumption the 1,000 ms minimum is on each instance's active period, not on each execution "
+    "(learn.microsoft.com/azure/azure-functions/flex-consumption-plan#billing), so concurrent requests on one "
+    "instance share it and cost less than this bound. 'Busy instance' bills the compute time alone (lower bound)."
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,47 @@ def estimate(measured_seconds: float, platform: Platform) -> Estimate:
         price_per_million(on_cloud, platform),
         free_requests(alone, platform),
     )
+
+
+def cost_table(request_seconds: dict[str, float], tokens: int) -> str:
+    """The markdown table of what 1M requests cost, per preset (its measured request time) and platform."""
+    rows = []
+    for preset, seconds in request_seconds.items():
+        for platform in PLATFORMS:
+            e = estimate(seconds, platform)
+            rows.append(
+                [
+                    preset,
+                    platform.cloud,
+                    platform.product,
+                    f"{fmt(e.cloud_seconds * 1000)} ms",
+                    f"{fmt(e.billed_alone_seconds * 1000)} ms",
+                    f"${e.per_million_alone:,.2f}",
+                    f"${e.per_million_busy:,.2f}",
+                    f"{e.free_requests_per_month:,.0f}",
+                ]
+            )
+    headers = [
+        "preset",
+        "cloud",
+        "as configured",
+        "compute per request on the cloud",
+        "billed alone",
+        f"1M requests, {ALONE}",
+        "1M requests, busy instance",
+        "free tier covers (requests/month)",
+    ]
+    return f"### What 1M {tokens}-token requests cost (an estimate)\n\n" + markdown_table(headers, rows)
+
+
+def cost_notes() -> list[str]:
+    return [
+        f"Prices: bench/prices.py, list prices checked {PRICES_CHECKED} with their sources; an estimate, not a quote: "
+        "no networking, storage, logs, cold starts or taxes. 'Compute per request on the cloud' is the request "
+        "time measured here divided by the instance's vCPU share (Lambda 1024 MB ≈ 0.58 vCPU, Cloud Run 1 GiB = "
+        "0.583 vCPU, Azure 2048 MB assumed 1 vCPU).",
+        ALONE_NOTE,
+    ]
 
 
 def platform_at(platform: Platform, memory_mb: int) -> Platform:

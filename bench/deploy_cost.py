@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import engine
-from bench.cost import estimate, platform_at
+from bench.cost import ALONE, ALONE_NOTE, estimate, platform_at
 from bench.presets import package_parts, request_seconds
 from bench.prices import PLATFORMS, PRICES_CHECKED
 from bench.report import environment_notes, fmt, load_average, markdown_table
@@ -155,7 +155,7 @@ def run(trained_model: Path, settings: engine.Settings) -> str:
             "memory (rule)",
             "compute per request on the cloud",
             "billed alone",
-            "1M requests, each billed alone",
+            f"1M requests, {ALONE}",
             "1M requests, busy instance",
         ],
         cost_rows,
@@ -170,6 +170,7 @@ def run(trained_model: Path, settings: engine.Settings) -> str:
         "the chosen memory comes with (Lambda memory / 1769 MB; Cloud Run functions' memory tiers; Flex "
         "Consumption assumed 1 vCPU per 2048 MB); packings that pass a cloud's package limit (infra.bundle.LIMITS) "
         f"are marked as not fitting. Prices: bench/prices.py, checked {PRICES_CHECKED}.",
+        ALONE_NOTE,
         f"Load average when the run ended {load_average()}.",
     ]
     return text + "\n\n" + "\n".join(f"- {note}" for note in notes)

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import PROMPT, REPO, engine
-from bench.cost import estimate
-from bench.prices import PLATFORMS, PRICES_CHECKED
+from bench.cost import cost_notes, cost_table
 from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, verdict
 from core.artifacts import sha256_file
 from train.config import PRESETS, TrainConfig
@@ -228,48 +227,13 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
             ],
         )
         text += "\n### Package size per preset (computed)\n\n" + sizes + "\n"
-    cost_rows = []
-    for r in rows:
-        for platform in PLATFORMS:
-            e = estimate(r["request_s"], platform)
-            cost_rows.append(
-                [
-                    r["preset"],
-                    platform.cloud,
-                    platform.product,
-                    f"{fmt(e.cloud_seconds * 1000)} ms",
-                    f"{fmt(e.billed_alone_seconds * 1000)} ms",
-                    f"${e.per_million_alone:,.2f}",
-                    f"${e.per_million_busy:,.2f}",
-                    f"{e.free_requests_per_month:,.0f}",
-                ]
-            )
-    text += (
-        "\n### What 1M 16-token requests cost (an estimate)\n\n"
-        + markdown_table(
-            [
-                "preset",
-                "cloud",
-                "as configured",
-                "compute per request on the cloud",
-                "billed alone",
-                "1M requests, each billed alone",
-                "1M requests, busy instance",
-                "free tier covers (requests/month)",
-            ],
-            cost_rows,
-        )
-        + "\n"
-    )
+    request_times = {r["preset"]: r["request_s"] for r in rows}
+    text += "\n" + cost_table(request_times, REQUEST_TOKENS) + "\n"
     notes += [
         f"Random-weight models of each preset's shape (context {TrainConfig().n_positions}); the trained model's "
         "tokenizer, so prompts encode the same way; bench.engine settings: "
         f"{settings.engine.processes} processes × {settings.engine.warm_runs} warm runs per engine and preset.",
-        f"Prices: bench/prices.py, list prices checked {PRICES_CHECKED} with their sources; an estimate, not a quote: "
-        "no networking, storage, logs, cold starts or taxes. 'Compute per request on the cloud' is the 16-token "
-        "time measured here divided by the instance's vCPU share (Lambda 1024 MB ≈ 0.58 vCPU, Cloud Run 1 GiB = "
-        "0.583 vCPU, Azure 2048 MB assumed 1 vCPU). 'Billed alone' applies each platform's minimum and rounding "
-        "(Lambda 1 ms, Cloud Run 100 ms, Azure Flex 1,000 ms then 100 ms); 'busy' is the time alone.",
+        *cost_notes(),
         "Package sizes: each cloud's package built once with the trained model, its model/ entries replaced by the "
         "preset's files deflated at level 6; the build refuses more than 50 MiB zipped.",
         f"Load average when the run ended {load_average()}: other work on this shared machine slows every figure.",

@@ -26,7 +26,7 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Target:
-    """A target the README states, e.g. Target("<=", 5, "ms"); `met` checks a measured value against it."""
+    """A target docs/benchmarks.md states, e.g. Target("<=", 5, "ms"); `met` checks a measured value against it."""
 
     op: str
     bound: float

@@ -1,8 +1,10 @@
-"""The HTTP contract, platform-neutral: Request in, Response out, one JSON log line per request.
+"""The HTTP shell, platform-neutral: Request in, Response out, one JSON log line per request.
 
 Adapters translate their platform's request into `Request`, call `App.handle`, and translate the `Response`
-back. Routing, API-key auth, CORS, limits, validation and the mapping of errors to status codes live here;
-platform specifics (trace ids, invocation ids) arrive as `Request.log_fields`.
+back. Routing, API-key auth, CORS, reading the body, the mapping of errors to status codes and logging live
+here; platform specifics (trace ids, invocation ids) arrive as `Request.log_fields`. What a route does is its
+module's: a generation request goes route.parse (core.completion_route, core.chat_route) -> core.serving
+(admit, run) -> core.generate; the tokenizer routes are core.tokenizer_route's.
 
 Errors map to statuses in one table (ERROR_TYPES); a failure we did not foresee becomes a 500 whose message
 carries only the request id, which finds the log line (with the exception) in the platform's logs.
@@ -21,12 +23,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from core import completions, schema
+from core import serving, tokenizer_route
 from core.artifacts import LoadedModel, load
-from core.completions import Prompt, StreamedChoice, StreamSpec, Tally
-from core.generate import ContextOverflow, best_of, check_fits, sample_streams
+from core.body import json_body
+from core.chat_route import ChatRoute
+from core.completion_route import CompletionRoute
 from core.openapi import openapi_document
-from core.schema import MAX_BODY_BYTES, ApiError, parse_json, request_fields, tokenizer_fields, tokenizer_request
+from core.schema import ApiError
+from core.serving import Tally
 
 ENV_API_KEY_SHA256 = "TINYLLM_API_KEY_SHA256"
 ENV_CORS_ORIGINS = "TINYLLM_CORS_ORIGINS"
@@ -126,14 +130,14 @@ class App:
         self.log = log
         self.cors = cors
         cfg = loaded.model.cfg
-        self.fields = {
-            route: request_fields(route, cfg.n_positions, cfg.vocab_size) for route in ("completions", "chat")
-        }
-        self.fields.update(tokenizer_fields(cfg.n_positions, cfg.vocab_size))
-        self.openapi_document = openapi_document(loaded.name, cfg.n_positions, cfg.vocab_size)
+        completion, chat = CompletionRoute(cfg.n_positions, cfg.vocab_size), ChatRoute(cfg.n_positions, cfg.vocab_size)
+        self.tokenizer_fields = tokenizer_route.fields(cfg.n_positions, cfg.vocab_size)
+        self.openapi_document = openapi_document(
+            loaded.name, cfg.n_positions, [completion, chat], self.tokenizer_fields
+        )
         self.routes = {
-            "/v1/completions": {"POST": lambda req, rec: self.generate(req, rec, "completions")},
-            "/v1/chat/completions": {"POST": lambda req, rec: self.generate(req, rec, "chat")},
+            completion.path: {"POST": lambda req, rec: self.generate(completion, req, rec)},
+            chat.path: {"POST": lambda req, rec: self.generate(chat, req, rec)},
             "/v1/models": {"GET": self.models},
             MODEL_PATH: {"GET": self.model_card},  # /v1/models/{id}
             "/tokenize": {"POST": self.tokenize},
@@ -227,63 +231,20 @@ class App:
         )
 
     # -- generation ------------------------------------------------------------------------------------
-    def generate(self, request: Request, record: dict, route: str) -> Response:
-        body = self.json_body(request)
-        model, tokenizer, name = self.loaded.model, self.loaded.tokenizer, self.loaded.name
-        parse = schema.completion_request if route == "completions" else schema.chat_request
-        req = parse(body, self.fields[route], name)
-        prompts = [self.prompt(p, req.params.max_new_tokens) for p in req.prompts]
-        schema.check_request_tokens([len(p.ids) for p in prompts], req.best_of, req.params.max_new_tokens)
-        tally = Tally(prompt_tokens=sum(len(p.ids) for p in prompts))
+    def generate(self, route: CompletionRoute | ChatRoute, request: Request, record: dict) -> Response:
+        """Parse with the route's table, admit (every limit), run; the body, or the events as they are decoded."""
+        generation_request = route.parse(self.json_body(request), self.loaded.name)
+        prompts = serving.admit(generation_request, self.loaded)
+        tally, answer = serving.run(route, generation_request, prompts, self.loaded, record["request_id"])
         record["prompt_tokens"] = tally.prompt_tokens
-        chat = route == "chat"
-        completion_id = ("chatcmpl-" if chat else "cmpl-") + record["request_id"]
-        created = int(time.time())
-        budget = req.params.time_budget_s
-        deadline = None if budget is None else time.monotonic() + budget  # one budget for every choice of the request
-        score_prompt = req.echo and req.logprobs is not None
-        streams = [
-            sample_streams(model, tokenizer, p.ids, req.params, req.best_of, deadline, score_prompt) for p in prompts
-        ]
-        if req.stream:
-            spec = StreamSpec(chat, completion_id, created, name, req.echo, req.logprobs, req.include_usage)
-            choices = [
-                StreamedChoice(i * req.n + j, prompt, stream)
-                for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True))
-                for j, stream in enumerate(samples)
-            ]
-            events = completions.sse_events(tokenizer, spec, choices, tally)
-            return Response(
-                200,
-                {"content-type": "text/event-stream", "cache-control": "no-cache"},
-                chunks=self.tallied(events, tally, record),
-            )
-        choices = []
-        for i, (prompt, samples) in enumerate(zip(prompts, streams, strict=True)):
-            for j, gen in enumerate(best_of(samples, req.n)):
-                index = i * req.n + j
-                tally.count(gen)
-                choices.append(
-                    completions.chat_choice(tokenizer, index, gen, req.logprobs)
-                    if chat
-                    else completions.text_choice(tokenizer, index, prompt, gen, req.echo, req.logprobs)
-                )
-        record.update(tally.log_fields())
-        return json_response(200, completions.completion(chat, completion_id, created, name, choices, tally))
-
-    def prompt(self, prompt: str | tuple[int, ...], max_tokens: int) -> Prompt:
-        """Token ids and text of one prompt, checked against the context (400 naming prompt or max_tokens)."""
-        tokenizer, n_ctx = self.loaded.tokenizer, self.loaded.model.cfg.n_positions
-        if isinstance(prompt, str):
-            ids, text = tokenizer.encode(prompt).ids, prompt
-        else:
-            ids, text = list(prompt), tokenizer.decode(list(prompt), skip_special_tokens=False)
-        try:
-            check_fits(self.loaded.model, ids, max_tokens)
-        except ContextOverflow as exc:
-            param = "prompt" if exc.prompt_tokens >= n_ctx or not ids else "max_tokens"
-            raise ApiError(400, f"'{param}': {exc}", param=param, code="context_length_exceeded") from None
-        return Prompt(ids, text)
+        if isinstance(answer, dict):
+            record.update(tally.log_fields())
+            return json_response(200, answer)
+        return Response(
+            200,
+            {"content-type": "text/event-stream", "cache-control": "no-cache"},
+            chunks=self.tallied(answer, tally, record),
+        )
 
     @staticmethod
     def tallied(events: Iterator[bytes], tally: Tally, record: dict) -> Iterator[bytes]:
@@ -312,29 +273,15 @@ class App:
         return json_response(200, self.model_object())
 
     def tokenize(self, request: Request, record: dict) -> Response:
-        """vLLM's POST /tokenize for a prompt: its token ids, their count and the context size."""
-        body = self.json_body(request)
-        values = tokenizer_request(body, self.fields["tokenize"], "prompt", self.loaded.name)
-        ids = self.loaded.tokenizer.encode(values["prompt"]).ids
-        reply = {
-            "count": len(ids),
-            "max_model_len": self.loaded.model.cfg.n_positions,
-            "tokens": ids,
-            "token_strs": None,
-        }
-        if values["return_token_strs"]:
-            reply["token_strs"] = [completions.token_text(self.loaded.tokenizer, t) for t in ids]
-        return json_response(200, reply)
+        body = tokenizer_route.tokenize(self.json_body(request), self.tokenizer_fields["tokenize"], self.loaded)
+        return json_response(200, body)
 
     def detokenize(self, request: Request, record: dict) -> Response:
-        """vLLM's POST /detokenize: the text of token ids."""
-        body = self.json_body(request)
-        ids = tokenizer_request(body, self.fields["detokenize"], "tokens", self.loaded.name)["tokens"]
-        return json_response(200, {"prompt": self.loaded.tokenizer.decode(list(ids), skip_special_tokens=False)})
+        body = tokenizer_route.detokenize(self.json_body(request), self.tokenizer_fields["detokenize"], self.loaded)
+        return json_response(200, body)
 
     def tokenizer_info(self, request: Request, record: dict) -> Response:
-        """vLLM's GET /tokenizer_info: the tokenizer_config.json a transformers tokenizer would have."""
-        return json_response(200, tokenizer_config(self.loaded))
+        return json_response(200, tokenizer_route.tokenizer_config(self.loaded))
 
     def health(self, request: Request, record: dict) -> Response:
         return json_response(
@@ -352,15 +299,9 @@ class App:
         return json_response(200, self.openapi_document)
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def json_body(self, request: Request) -> dict:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise ApiError(413, f"request body is over the limit of {MAX_BODY_BYTES} bytes", code="body_too_large")
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            raise ApiError(
-                415, f"content-type must be application/json, got {media_type[:100]!r}", code="unsupported_media_type"
-            )
-        return parse_json(request.body)
+    @staticmethod
+    def json_body(request: Request) -> dict:
+        return json_body(request.body, request.headers.get("content-type", ""))
 
     def logged_stream(self, chunks: Iterator[bytes], status: int, record: dict, started: float) -> Iterator[bytes]:
         """Pass the events through, then write the log line once the stream has ended."""
@@ -376,29 +317,6 @@ class App:
         record["severity"] = severity(status)
         record["message"] = f"{record['method']} {record['route']} {status}"
         self.log(record)
-
-
-# The documented chat template (core.schema.render_chat), as the Jinja string tokenizer_config.json carries.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}"
-)
-
-
-def tokenizer_config(loaded: LoadedModel) -> dict:
-    """What vLLM's /tokenizer_info returns: tokenizer_class plus the fields of tokenizer_config.json."""
-    eos_id = loaded.model.cfg.eos_token_id
-    eos = loaded.tokenizer.id_to_token(eos_id) if eos_id is not None else None
-    return {
-        "tokenizer_class": "GPT2TokenizerFast",
-        "eos_token": eos,
-        "bos_token": eos,
-        "unk_token": eos,
-        "pad_token": None,
-        "model_max_length": loaded.model.cfg.n_positions,
-        "add_bos_token": False,
-        "chat_template": CHAT_TEMPLATE,
-    }
 
 
 def create_app(model_dir: str | None = None) -> App:

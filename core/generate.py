@@ -8,6 +8,10 @@ log-softmax of the logits before any processor, as vLLM returns them by default.
 A seed (or an rng passed in) makes sampling repeat exactly; without one, each call draws fresh entropy.
 Stop strings end the text before their first occurrence; text that could still become a stop string is held
 back while streaming, so a streamed completion never shows a stop string.
+The end-of-text token that stops a generation is one of its tokens (in `token_ids`, scored, counted in
+`completion_tokens`) whose text is not in `text`, as in vLLM, whose scheduler appends it to the request's
+output tokens before it stops the request (vllm-project/vllm, vllm/v1/core/sched/utils.py, `check_stop`):
+a client that scores text by its tokens' logprobs (lm-evaluation-harness) needs its probability.
 """
 
 from __future__ import annotations
@@ -59,9 +63,12 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias) pairs
-    top_logprobs: int = 0  # how many likeliest alternatives to record with each token's log-probability
+    # Log-probabilities, as vLLM's SamplingParams carries them: `logprobs` alternatives recorded with each
+    # generated token (None: not asked for; each token's own logprob is recorded anyway, best_of ranks by it),
+    # `prompt_logprobs` alternatives with each prompt token, the prompt then scored in one pass (None: not scored).
+    logprobs: int | None = None
+    prompt_logprobs: int | None = None
     ignore_eos: bool = False  # keep going past EOS (benchmarks want a fixed token count)
-    time_budget_s: float | None = None  # wall clock; when spent, generation ends with "length"
 
 
 @dataclass
@@ -110,11 +117,18 @@ class Generation:
     token_ids: list[int] = field(default_factory=list)
     finish_reason: str | None = None
     scores: TokenScores = field(default_factory=TokenScores)  # of token_ids
-    prompt_scores: TokenScores | None = None  # of the prompt's tokens, when asked for (echo with logprobs)
+    prompt_scores: TokenScores | None = None  # of the prompt's tokens, when params.prompt_logprobs asks for them
+    ended_by_eos: bool = False  # the last of token_ids is the end-of-text token (its text is not in `text`)
 
     @property
     def completion_tokens(self) -> int:
+        """Every generated token, the end-of-text token that stopped the generation included."""
         return len(self.token_ids)
+
+    @property
+    def text_tokens(self) -> int:
+        """The generated tokens whose text is in `text`: all but a final end-of-text token."""
+        return len(self.token_ids) - self.ended_by_eos
 
     @property
     def cumulative_logprob(self) -> float:
@@ -214,9 +228,10 @@ class TokenStream:
 
     After each piece, `tokens_shown` is how many of `result.token_ids` have been decoded so far, so a caller
     can send each token's log-probability with the piece it arrived in. `prompt_ids` come from encode_prompt
-    or check_fits. With `score_prompt`, the prompt is fed in one pass (`feed_every`) and `result.prompt_scores`
-    holds each prompt token's log-probability given the ones before it. `deadline` (time.monotonic) overrides
-    params.time_budget_s, so several generations of one request can share one budget.
+    or check_fits. With params.prompt_logprobs, the prompt is fed in one pass (`feed_every`) and
+    `result.prompt_scores` holds each prompt token's log-probability given the ones before it. Past `deadline`
+    (time.monotonic; None: no limit) generation ends with "length": the caller computes it once per request,
+    so every generation of the request shares one budget.
     """
 
     def __init__(
@@ -227,15 +242,11 @@ class TokenStream:
         params: SamplingParams,
         rng: np.random.Generator | None = None,
         deadline: float | None = None,
-        score_prompt: bool = False,
     ):
         self.engine, self.tokenizer, self.params = engine, tokenizer, params
         self.prompt_ids = prompt_ids
         self.rng = rng if rng is not None else np.random.default_rng(params.seed)
-        if deadline is None and params.time_budget_s is not None:
-            deadline = time.monotonic() + params.time_budget_s
         self.deadline = deadline
-        self.score_prompt = score_prompt
         self.tokens_shown = 0
         self._result = Generation(prompt_tokens=len(prompt_ids))
         self._pieces = self._decode()
@@ -266,14 +277,14 @@ class TokenStream:
 
     def _prefill(self, session: DecodingSession) -> np.ndarray | None:
         """Feed the prompt; return the logits for the first new token (None when none will be generated)."""
-        ids, result = self.prompt_ids, self._result
-        if not self.score_prompt:
-            return session.feed(ids) if self.params.max_new_tokens else None
+        ids, result, params = self.prompt_ids, self._result, self.params
+        if params.prompt_logprobs is None:
+            return session.feed(ids) if params.max_new_tokens else None
         result.prompt_scores = scores = TokenScores()
         scores.add(None, ids[0], 0)
         every = session.feed_every(ids)  # (T, V): the logits after ids[i] score ids[i + 1]
         for logits, token in zip(every[:-1], ids[1:], strict=True):
-            scores.add(logits, token, self.params.top_logprobs)
+            scores.add(logits, token, params.prompt_logprobs)
         return every[-1]
 
     def _decode(self) -> Iterator[str]:
@@ -289,11 +300,11 @@ class TokenStream:
                 break
             assert logits is not None  # _prefill gives None only for max_new_tokens 0, which ended the loop above
             token = next_token(processed_logits(logits, params, counts), params, self.rng)
-            if token == self.engine.cfg.eos_token_id and not params.ignore_eos:
-                result.finish_reason = "stop"
-                break
             result.token_ids.append(token)
-            result.scores.add(logits, token, params.top_logprobs)
+            result.scores.add(logits, token, params.logprobs or 0)
+            if token == self.engine.cfg.eos_token_id and not params.ignore_eos:
+                result.finish_reason, result.ended_by_eos = "stop", True
+                break
             counts[token] = counts.get(token, 0) + 1
             text = tokenizer.decode(result.token_ids)
             cut = stop_index(text, params.stop)
@@ -338,12 +349,11 @@ def sample_streams(
     params: SamplingParams,
     samples: int,
     deadline: float | None,
-    score_prompt: bool = False,
 ) -> list[TokenStream]:
-    """`samples` independent generations from one prompt, each with its own session (KV cache) and rng."""
+    """`samples` independent generations from one prompt, each with its own session (KV cache) and rng, all
+    ending by `deadline`."""
     return [
-        TokenStream(engine, tokenizer, prompt_ids, params, sample_rng(params.seed, i), deadline, score_prompt)
-        for i in range(samples)
+        TokenStream(engine, tokenizer, prompt_ids, params, sample_rng(params.seed, i), deadline) for i in range(samples)
     ]
 
 

@@ -1,6 +1,9 @@
-"""The OpenAPI 3.0 document served at /openapi.json, built from the field tables and limits in core.schema."""
+"""The OpenAPI 3.0 document served at /openapi.json, built from the routes' field tables and schemas and the
+limits in core.schema."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from core import schema
 
@@ -9,6 +12,20 @@ JSON = "application/json"
 # pieces), and the last event's data is `[DONE]`.
 SSE_EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
 SECURED = [{}, {"bearer": []}]
+
+
+class RouteDoc(Protocol):
+    """What the document needs of a generation route (core.completion_route, core.chat_route)."""
+
+    path: str
+    summary: str
+    required: str
+    request_schema_name: str
+    response_schema_name: str
+    max_choices: int
+    fields: tuple[schema.Field, ...]
+
+    def choice_schema(self) -> dict: ...
 
 
 def ref(name: str) -> dict:
@@ -38,76 +55,8 @@ def request_schema(fields: tuple[schema.Field, ...], required: str) -> dict:
     }
 
 
-def legacy_logprobs_schema() -> dict:
-    number_or_null = {"type": "number", "nullable": True}
-    return {
-        "type": "object",
-        "nullable": True,
-        "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
-        "properties": {
-            "tokens": {"type": "array", "items": {"type": "string"}},
-            "token_logprobs": {"type": "array", "items": number_or_null},
-            "top_logprobs": {
-                "type": "array",
-                "items": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"}},
-            },
-            "text_offset": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        },
-    }
-
-
-def chat_logprobs_schema() -> dict:
-    token = {
-        "type": "object",
-        "required": ["token", "logprob", "bytes"],
-        "properties": {
-            "token": {"type": "string"},
-            "logprob": {"type": "number"},
-            "bytes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}},
-        },
-    }
-    entry = {
-        **token,
-        "required": ["token", "logprob", "bytes", "top_logprobs"],
-        "properties": {**token["properties"], "top_logprobs": {"type": "array", "items": token}},
-    }
-    return {
-        "type": "object",
-        "nullable": True,
-        "required": ["content"],
-        "properties": {"content": {"type": "array", "items": entry}, "refusal": {"type": "string", "nullable": True}},
-    }
-
-
-def choice_schema(chat: bool) -> dict:
-    finish = {"type": "string", "enum": ["stop", "length"]}
-    if chat:
-        message = {
-            "type": "object",
-            "required": ["role", "content"],
-            "properties": {"role": {"type": "string", "enum": ["assistant"]}, "content": {"type": "string"}},
-        }
-        props = {
-            "index": {"type": "integer"},
-            "message": message,
-            "finish_reason": finish,
-            "logprobs": chat_logprobs_schema(),
-        }
-        required = ["index", "message", "finish_reason"]
-    else:
-        props = {
-            "index": {"type": "integer"},
-            "text": {"type": "string"},
-            "finish_reason": finish,
-            "logprobs": legacy_logprobs_schema(),
-        }
-        required = ["index", "text", "finish_reason"]
-    return {"type": "object", "required": required, "properties": props}
-
-
-def completion_schema(chat: bool) -> dict:
+def completion_schema(route: RouteDoc) -> dict:
     count = {"type": "integer", "minimum": 0}
-    max_choices = schema.MAX_CHOICES * (1 if chat else schema.MAX_PROMPTS)
     return {
         "type": "object",
         "required": ["id", "object", "created", "model", "choices", "usage"],
@@ -116,7 +65,12 @@ def completion_schema(chat: bool) -> dict:
             "object": {"type": "string"},
             "created": {"type": "integer"},
             "model": {"type": "string"},
-            "choices": {"type": "array", "minItems": 1, "maxItems": max_choices, "items": choice_schema(chat)},
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": route.max_choices,
+                "items": route.choice_schema(),
+            },
             "usage": {
                 "type": "object",
                 "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
@@ -171,10 +125,10 @@ NULLABLE_STRING = {"type": "string", "nullable": True}
 MODEL = object_schema(["id", "object", "owned_by"], id=STRING, object=STRING, created=INTEGER, owned_by=STRING)
 
 
-def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
-    completion_fields = schema.request_fields("completions", n_ctx, vocab_size)
-    chat_fields = schema.request_fields("chat", n_ctx, vocab_size)
-    tokenizer_fields = schema.tokenizer_fields(n_ctx, vocab_size)
+def openapi_document(
+    model_name: str, n_ctx: int, routes: list[RouteDoc], tokenizer_fields: dict[str, tuple[schema.Field, ...]]
+) -> dict:
+    """The document for a model's context, its generation routes (in order) and the tokenizer routes' tables."""
     model_card = get_operation("The model, by id (404 for another id)", ref("Model"), secured=True, not_found=True)
     # No control characters: a path holding one never reaches the function on the local server or Cloud Run
     # functions (functions-framework's werkzeug route `<path:path>` does not match a newline; it answers its own
@@ -198,8 +152,10 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
             ),
         },
         "paths": {
-            "/v1/completions": {"post": generation_operation("Complete prompts", "CompletionRequest", "Completion")},
-            "/v1/chat/completions": {"post": generation_operation("Answer a chat", "ChatRequest", "ChatCompletion")},
+            **{
+                r.path: {"post": generation_operation(r.summary, r.request_schema_name, r.response_schema_name)}
+                for r in routes
+            },
             "/v1/models": {"get": get_operation("The model served", ref("ModelList"), secured=True)},
             "/v1/models/{model_id}": {"get": model_card},
             "/tokenize": {
@@ -223,12 +179,10 @@ def openapi_document(model_name: str, n_ctx: int, vocab_size: int) -> dict:
                 }
             },
             "schemas": {
-                "CompletionRequest": request_schema(completion_fields, "prompt"),
-                "ChatRequest": request_schema(chat_fields, "messages"),
+                **{r.request_schema_name: request_schema(r.fields, r.required) for r in routes},
                 "TokenizeRequest": request_schema(tokenizer_fields["tokenize"], "prompt"),
                 "DetokenizeRequest": request_schema(tokenizer_fields["detokenize"], "tokens"),
-                "Completion": completion_schema(chat=False),
-                "ChatCompletion": completion_schema(chat=True),
+                **{r.response_schema_name: completion_schema(r) for r in routes},
                 "TokenizeResponse": object_schema(
                     ["count", "max_model_len", "tokens"],
                     count=INTEGER,

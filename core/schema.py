@@ -1,20 +1,20 @@
-"""Request fields, limits and validation for the OpenAI-compatible routes.
+"""The generic request machinery: limits, errors, the `Field` table, the fields every generation route shares.
 
-Each request field is declared once, as a `Field` in the table of its route (`request_fields`): its name,
-its JSON schema with the bounds, its default and its doc. The validator reads a body through that table,
+Each request field is declared once, as a `Field` in its route's table (core/completion_route.py,
+core/chat_route.py, core/tokenizer_route.py; the fields both generation routes share are here): its name, its
+JSON schema with the bounds, its default and its doc. `read_fields` reads a body through a table,
 core/openapi.py publishes the same entries as the request schemas' properties, and the fuzz tests draw their
 values from them. A table of small frozen dataclasses rather than pydantic models (as vLLM's protocol.py
 uses): pydantic would add ~10 MB to every package and its import time to every cold start, for ~25 fields;
 the table does the job in plain code, with errors in OpenAI's shape that name the field and the limit.
 
-A field that is absent or null takes its default. A field the server knows but does not implement (REFUSED)
-is a 400 naming it; so is any field the server does not know: nothing that could change the answer is
+A field that is absent or null takes its default. A field the server knows but does not implement (a route's
+REFUSED) is a 400 naming it; so is any field the server does not know: nothing that could change the answer is
 silently ignored. Every limit is a named constant here, published in the OpenAPI document and README.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,26 +42,7 @@ DEFAULT_MAX_TOKENS = 16
 MAX_TEMPERATURE = 2.0
 MAX_SEED = 2**63 - 1
 TIME_BUDGET_S = 10.0  # wall-clock budget of one request; past it the completions end with "length"
-CHAT_ROLES = ("system", "user", "assistant")
-CHAT_STOPS = ("\nuser:", "\nsystem:")  # the model must not speak the next turn
-
-# Known OpenAI fields this server does not implement: a 400 naming the field, never a quietly different answer.
-TOOLS = "tool and function calling are not supported by this model"
-REFUSED = {
-    "completions": {"suffix": "is not supported: this model only continues text, it cannot fill in before a suffix"},
-    "chat": {
-        "tools": TOOLS,
-        "tool_choice": TOOLS,
-        "functions": TOOLS,
-        "function_call": TOOLS,
-        "parallel_tool_calls": TOOLS,
-        "audio": "audio output is not supported by this model",
-        "modalities": "only text is supported by this model",
-        "prediction": "predicted outputs are not supported by this model",
-        "reasoning_effort": "this model does not reason",
-        "web_search_options": "this model has no web search",
-    },
-}
+FINISH_REASON = {"type": "string", "enum": ["stop", "length"]}  # of every choice, both routes
 
 
 class ApiError(Exception):
@@ -283,142 +264,6 @@ def token_ids(param: str, value: list, vocab_size: int, n_ctx: int, what: str) -
     return tuple(value)
 
 
-def prompt_field(vocab_size: int, n_ctx: int) -> Field:
-    """A string, a list of strings, a list of token ids or a list of token-id lists; each is its own prompt."""
-    shapes = "a string, a list of strings, a list of token ids or a list of token-id lists"
-
-    def parse(value) -> tuple[str | tuple[int, ...], ...]:
-        if isinstance(value, str):
-            return (checked_length("prompt", value),)
-        if not isinstance(value, list) or not value:
-            raise invalid("prompt", f"is required and must be {shapes}")
-        if all(is_integer(v) for v in value):
-            return (token_ids("prompt", value, vocab_size, n_ctx, ""),)
-        if len(value) > MAX_PROMPTS:
-            raise invalid("prompt", f"at most {MAX_PROMPTS} prompts per request, got {len(value)}")
-        if all(isinstance(v, str) for v in value):
-            return tuple(checked_length("prompt", v, f"prompt {i}: ") for i, v in enumerate(value))
-        if all(isinstance(v, list) for v in value):
-            return tuple(token_ids("prompt", v, vocab_size, n_ctx, f"prompt {i}: ") for i, v in enumerate(value))
-        raise invalid("prompt", f"must be {shapes} (not a mix)")
-
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS}
-    ids = {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": n_ctx,
-        "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1},
-    }
-    schema = {
-        "oneOf": [
-            text,
-            {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": text},
-            ids,
-            {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": ids},
-        ]
-    }
-    return Field(
-        "prompt",
-        schema,
-        parse,
-        None,
-        f"{shapes}; each prompt is its own choice (index = prompt x n + sample), at most {MAX_PROMPTS}",
-    )
-
-
-def message_text(i: int, content) -> str:
-    """A message's content: a string, or a list of text parts (joined by newlines); other parts are refused."""
-    if isinstance(content, str):
-        return unicode_text(f"messages[{i}].content", content)
-    if not isinstance(content, list):
-        raise invalid(f"messages[{i}].content", "must be a string or a list of text parts")
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind != "text":
-            raise invalid(
-                f"messages[{i}].content",
-                f"part {j} of type {str(kind)[:32]!r} is not supported by this model (text only)",
-                code="unsupported_content",
-            )
-        if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
-            raise invalid(f"messages[{i}].content", f"part {j} must be {{'type': 'text', 'text': <string>}}")
-        texts.append(unicode_text(f"messages[{i}].content", part["text"]))
-    return "\n".join(texts)
-
-
-def render_chat(value) -> str:
-    """Render messages with the chat template: one `role: content` line each, then `assistant:`."""
-    if not isinstance(value, list) or not value:
-        raise invalid("messages", "is required and must be a non-empty list")
-    if len(value) > MAX_MESSAGES:
-        raise invalid("messages", f"at most {MAX_MESSAGES} messages, got {len(value)}")
-    lines = []
-    for i, message in enumerate(value):
-        if not isinstance(message, dict):
-            raise invalid(f"messages[{i}]", "must be an object with 'role' and 'content'")
-        for key in set(message) - {"role", "content"}:
-            raise invalid(f"messages[{i}].{str(key)[:32]}", "is not supported: messages carry only role and content")
-        role = message.get("role")
-        if role not in CHAT_ROLES:
-            raise invalid(f"messages[{i}].role", f"must be one of {', '.join(CHAT_ROLES)}")
-        lines.append(f"{role}: {message_text(i, message.get('content'))}\n")
-    return checked_length("messages", "".join(lines) + "assistant:")
-
-
-MESSAGE_SCHEMA = {
-    "type": "object",
-    "required": ["role", "content"],
-    "additionalProperties": False,
-    "properties": {
-        "role": {"type": "string", "enum": list(CHAT_ROLES)},
-        "content": {
-            "oneOf": [
-                {"type": "string"},
-                {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["type", "text"],
-                        "additionalProperties": False,
-                        "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}},
-                    },
-                },
-            ]
-        },
-    },
-}
-MESSAGES = Field(
-    "messages",
-    {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": MESSAGE_SCHEMA},
-    render_chat,
-    None,
-    "system/user/assistant messages; text content only",
-)
-
-
-def parse_response_format(value) -> str:
-    if value != {"type": "text"}:
-        raise invalid(
-            "response_format", "only {'type': 'text'} is supported by this model", code="unsupported_parameter"
-        )
-    return "text"
-
-
-RESPONSE_FORMAT = Field(
-    "response_format",
-    {
-        "type": "object",
-        "required": ["type"],
-        "additionalProperties": False,
-        "properties": {"type": {"type": "string", "enum": ["text"]}},
-    },
-    parse_response_format,
-    "text",
-    "only {'type': 'text'}",
-)
-
-
 MODEL = Field("model", {"type": "string"}, lambda name: name, None, "optional; must name this server's model if given")
 
 
@@ -455,42 +300,6 @@ def sampling_fields(n_ctx: int, vocab_size: int, min_tokens: int, max_tokens_doc
     )
 
 
-def request_fields(route: str, n_ctx: int, vocab_size: int) -> tuple[Field, ...]:
-    """The field table of /v1/completions (route "completions") or /v1/chat/completions ("chat")."""
-    budget = f"prompt tokens + max_tokens must fit the context of {n_ctx} tokens"
-    if route == "completions":
-        return (
-            prompt_field(vocab_size, n_ctx),
-            *sampling_fields(n_ctx, vocab_size, 0, budget + "; 0 only with echo (score the prompt)"),
-            integer(
-                "logprobs",
-                0,
-                MAX_LOGPROBS,
-                None,
-                (
-                    "log-probabilities of each token under the raw model (before penalties, bias, temperature, "
-                    "top-k/top-p), with this many likeliest alternatives; null for none"
-                ),
-            ),
-            boolean("echo", False, "the prompt is part of text and logprobs (its first token's logprob is null)"),
-            integer(
-                "best_of",
-                1,
-                MAX_CHOICES,
-                None,
-                "samples per prompt (at least n); the n with the highest summed logprob are returned",
-            ),
-        )
-    return (
-        MESSAGES,
-        *sampling_fields(n_ctx, vocab_size, 1, budget),
-        integer("max_completion_tokens", 1, n_ctx - 1, None, "the same as max_tokens (give one of them)"),
-        boolean("logprobs", False, "log-probabilities of each token under the raw model, in the chat shape"),
-        integer("top_logprobs", 0, MAX_LOGPROBS, None, "with logprobs: this many likeliest alternatives per token"),
-        RESPONSE_FORMAT,
-    )
-
-
 def read_fields(body: dict, fields: tuple[Field, ...], refused: dict[str, str]) -> dict[str, Any]:
     """Every field's typed value (its default when absent or null); 400 for a refused or unknown field."""
     known = {f.name for f in fields}
@@ -510,11 +319,11 @@ def read_fields(body: dict, fields: tuple[Field, ...], refused: dict[str, str]) 
 # -- requests ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A validated completion or chat request, ready for core.generate.
+    """A validated completion or chat request: what a route's `parse` hands to core.serving.
 
     `prompts` are texts or token-id tuples; a chat request has one (the rendered messages). Each prompt gets
     `best_of` samples, of which the `n` with the highest summed logprob are returned (all when best_of == n).
-    `logprobs` is the number of alternatives per token, or None when no log-probabilities are asked for.
+    Every decoding option, the log-probabilities asked for included, travels in `params`.
     """
 
     prompts: tuple[str | tuple[int, ...], ...]
@@ -522,52 +331,8 @@ class GenerationRequest:
     n: int = 1
     best_of: int = 1
     echo: bool = False
-    logprobs: int | None = None
     stream: bool = False
     include_usage: bool = False
-
-
-def parse_json(body: bytes) -> dict:
-    """The body as a JSON object, or ApiError 400 (invalid UTF-8, invalid JSON, too deep, not an object)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, f"request body is not valid UTF-8 (byte {exc.start})", code="invalid_json") from None
-    if json_depth_exceeds(text, MAX_JSON_DEPTH):
-        raise ApiError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
-    try:
-        data = json.loads(text, parse_constant=reject_constant)
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
-        raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "request body must be a JSON object", code="invalid_json")
-    return data
-
-
-def reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def json_depth_exceeds(text: str, limit: int) -> bool:
-    """Bracket depth outside strings, counted without recursion (json.loads would recurse on it)."""
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
 
 
 def check_model(body: dict, model_name: str) -> None:
@@ -581,111 +346,31 @@ def check_model(body: dict, model_name: str) -> None:
         )
 
 
-def sampling_params(v: dict, max_tokens: int, stop: tuple[str, ...], top_logprobs: int) -> SamplingParams:
+def sampling_params(v: dict, **route_options: Any) -> SamplingParams:
+    """The decoding options of a request: the values its table read for the shared fields, plus the options its
+    route sets itself (max_new_tokens, stop, logprobs, prompt_logprobs, ...) under SamplingParams' names."""
     return SamplingParams(
-        max_new_tokens=max_tokens,
         temperature=v["temperature"],
         top_p=v["top_p"],
         top_k=v["top_k"],
         seed=v["seed"],
-        stop=stop,
         presence_penalty=v["presence_penalty"],
         frequency_penalty=v["frequency_penalty"],
         logit_bias=v["logit_bias"],
-        top_logprobs=top_logprobs,
-        time_budget_s=TIME_BUDGET_S,
+        **route_options,
     )
 
 
-def read_request(body: dict, fields: tuple[Field, ...], model_name: str, route: str, required: tuple[str, str]) -> dict:
+def read_request(
+    body: dict, fields: tuple[Field, ...], refused: dict[str, str], model_name: str, required: tuple[str, str]
+) -> dict:
     """What both generation routes check first: the model, the required field (name, message), every field read
-    through the route's table, and stream_options only with stream."""
+    through the route's table (`refused`: the route's known but unimplemented fields), and stream_options only
+    with stream."""
     check_model(body, model_name)
     if body.get(required[0]) is None:
         raise invalid(*required)
-    values = read_fields(body, fields, REFUSED[route])
+    values = read_fields(body, fields, refused)
     if body.get("stream_options") is not None and not values["stream"]:
         raise invalid("stream_options", "is only allowed with stream: true")
     return values
-
-
-def completion_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
-    """Validate a /v1/completions body read through its field table."""
-    v = read_request(body, fields, model_name, "completions", ("prompt", "is required"))
-    n, best_of = v["n"], v["n"] if v["best_of"] is None else v["best_of"]
-    if best_of < n:
-        raise invalid("best_of", f"must be at least n ({n}), got {best_of}")
-    if v["stream"] and best_of > n:
-        raise invalid("best_of", "cannot be more than n when streaming (the best are known only at the end)")
-    if v["max_tokens"] == 0 and not v["echo"]:
-        raise invalid("max_tokens", "must be at least 1 (0 is allowed with echo: true, to score the prompt only)")
-    params = sampling_params(v, v["max_tokens"], v["stop"], v["logprobs"] or 0)
-    return GenerationRequest(
-        v["prompt"], params, n, best_of, v["echo"], v["logprobs"], v["stream"], v["stream_options"]
-    )
-
-
-def chat_request(body: dict, fields: tuple[Field, ...], model_name: str) -> GenerationRequest:
-    """Validate a /v1/chat/completions body read through its field table."""
-    v = read_request(body, fields, model_name, "chat", ("messages", "is required and must be a non-empty list"))
-    if body.get("max_tokens") is not None and v["max_completion_tokens"] is not None:
-        raise invalid("max_completion_tokens", "give either max_tokens or max_completion_tokens, not both")
-    if v["top_logprobs"] is not None and not v["logprobs"]:
-        raise invalid("top_logprobs", "needs logprobs: true")
-    max_tokens = v["max_completion_tokens"] if v["max_completion_tokens"] is not None else v["max_tokens"]
-    logprobs = (v["top_logprobs"] or 0) if v["logprobs"] else None
-    params = sampling_params(v, max_tokens, v["stop"] + CHAT_STOPS, logprobs or 0)
-    return GenerationRequest(
-        (v["messages"],), params, v["n"], v["n"], False, logprobs, v["stream"], v["stream_options"]
-    )
-
-
-def check_request_tokens(prompt_lengths: list[int], best_of: int, max_tokens: int) -> None:
-    """One request's work, sum over prompts of best_of x (prompt tokens + max_tokens), within MAX_REQUEST_TOKENS."""
-    work = best_of * (sum(prompt_lengths) + len(prompt_lengths) * max_tokens)
-    if work > MAX_REQUEST_TOKENS:
-        param = "prompt" if best_of * sum(prompt_lengths) > MAX_REQUEST_TOKENS else "max_tokens"
-        raise invalid(
-            param,
-            f"this request needs {work} tokens of work (sum over prompts of best_of x (prompt "
-            f"tokens + max_tokens)); the limit is {MAX_REQUEST_TOKENS}: send fewer or shorter "
-            "prompts, or lower max_tokens or best_of",
-            code="request_too_large",
-        )
-
-
-# -- tokenizer routes (vLLM's shapes) ---------------------------------------------------------------------------
-def tokenizer_fields(n_ctx: int, vocab_size: int) -> dict[str, tuple[Field, ...]]:
-    """Field tables of POST /tokenize and POST /detokenize, as vLLM's TokenizeCompletionRequest and
-    DetokenizeRequest declare them (vllm-project/vllm, vllm/entrypoints/openai/protocol.py)."""
-
-    def parse_prompt(value) -> str:  # may be empty, as in vLLM (0 tokens)
-        if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:
-            raise invalid("prompt", f"must be a string of at most {MAX_PROMPT_CHARS} characters")
-        return unicode_text("prompt", value)
-
-    def parse_tokens(value) -> tuple[int, ...]:  # may be empty, as in vLLM (the empty text)
-        if not isinstance(value, list):
-            raise invalid("tokens", "must be a list of token ids")
-        return token_ids("tokens", value, vocab_size, n_ctx, "") if value else ()
-
-    ids = {"type": "array", "maxItems": n_ctx, "items": {"type": "integer", "minimum": 0, "maximum": vocab_size - 1}}
-    return {
-        "tokenize": (
-            MODEL,
-            Field(
-                "prompt", {"type": "string", "maxLength": MAX_PROMPT_CHARS}, parse_prompt, None, "the text to tokenize"
-            ),
-            boolean("add_special_tokens", True, "accepted either way: this GPT-2 tokenizer adds no special tokens"),
-            boolean("return_token_strs", False, "also return each token as text"),
-        ),
-        "detokenize": (MODEL, Field("tokens", ids, parse_tokens, None, "the token ids to decode")),
-    }
-
-
-def tokenizer_request(body: dict, fields: tuple[Field, ...], required: str, model_name: str) -> dict[str, Any]:
-    """Validate a /tokenize or /detokenize body read through its field table."""
-    check_model(body, model_name)
-    if body.get(required) is None:
-        raise invalid(required, "is required")
-    return read_fields(body, fields, {})

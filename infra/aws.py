@@ -47,6 +47,11 @@ from infra.naming import Names, principal_slug
 
 RUNTIME = "python3.12"
 HANDLER = "handler.handler"
+# The package's exec wrapper (functions/aws/stream-runtime): the managed runtime starts through it and it runs the
+# package's streaming Runtime API client, so the RESPONSE_STREAM URL below gets each event as it is decoded
+# (docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper: "specify the script by adding its
+# path as a value of the AWS_LAMBDA_EXEC_WRAPPER environment variable"; the package is unpacked in /var/task).
+STREAM_WRAPPER = "/var/task/stream-runtime"
 NO_RESERVATION = -1
 
 
@@ -140,7 +145,7 @@ class AwsFunction(pulumi.ComponentResource):
         names = Names(stack.name_prefix)
         super().__init__("tinyllm:aws:Function", names.component, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        environment = function_environment(stack)
+        environment = {**function_environment(stack), "AWS_LAMBDA_EXEC_WRAPPER": STREAM_WRAPPER}
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         # Created before the function so Lambda never needs logs:CreateLogGroup, and so retention is ours.
@@ -176,7 +181,7 @@ class AwsFunction(pulumi.ComponentResource):
             memory_size=stack.memory_mb,
             timeout=stack.timeout_seconds,
             reserved_concurrent_executions=stack.max_instances or NO_RESERVATION,  # 0: no reservation, no cap
-            environment={"variables": environment} if environment else None,
+            environment={"variables": environment},
             logging_config={"log_format": "Text", "log_group": log_group.name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
@@ -211,6 +216,9 @@ class AwsFunction(pulumi.ComponentResource):
             names.child("url"),
             function_name=function.name,
             authorization_type=auth_type,
+            # InvokeWithResponseStream: the client gets what the runtime writes as it writes it, up to 200 MB
+            # (docs.aws.amazon.com/lambda/latest/dg/config-rs-invoke-furls.html); SigV4 auth is unchanged.
+            invoke_mode="RESPONSE_STREAM",
             opts=pulumi.ResourceOptions(
                 parent=self, replace_on_changes=["authorizationType"], delete_before_replace=True
             ),

@@ -93,7 +93,9 @@ TARGETS = {
     # Framework must be listed (https://cloud.google.com/run/docs/runtimes/python-dependencies).
     "gcp": Target(("main.py",), ("functions-framework==3.10.2", *SERVING_PINS), None, "x86_64"),
     # Lambda puts the package root on sys.path (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html).
-    "aws": Target(("handler.py",), SERVING_PINS, ""),
+    # stream-runtime (executable) and stream_runtime.py stream a RESPONSE_STREAM Function URL's answers; see
+    # functions/aws/stream_runtime.py.
+    "aws": Target(("handler.py", "stream_runtime.py", "stream-runtime"), SERVING_PINS, ""),
     # Flex Consumption runs a package deployed as is (no remote build) only if its dependencies are in
     # .python_packages/lib/site-packages, built for the same Linux and Python as production
     # (https://learn.microsoft.com/en-us/azure/azure-functions/python-build-options). azure-functions is vendored
@@ -178,7 +180,7 @@ def assemble(cloud: str, runtime: Runtime, model_dir: Path, root: Path) -> None:
     """Lay the package out in the empty directory `root`."""
     target = TARGETS[cloud]
     for name in target.adapter:
-        shutil.copyfile(REPO_ROOT / "functions" / cloud / name, root / name)
+        shutil.copy(REPO_ROOT / "functions" / cloud / name, root / name)  # with its mode: a wrapper is executable
     shutil.copytree(SERVING_PACKAGE, root / "core", ignore=BUILD_LEFTOVERS)
     copy_model(model_dir, root / "model")
     if target.vendor_dir is None:

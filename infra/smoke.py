@@ -3,7 +3,9 @@
 STACK is gcp, aws, azure or any stack made from them (such as CI's `pr-<number>-<cloud>`): the cloud is read
 from the stack's `cloud` output.
 
-Reads the stack outputs with the Pulumi CLI, then GETs /healthz and /v1/models and POSTs a tiny completion.
+Reads the stack outputs with the Pulumi CLI, then GETs /healthz and /v1/models and POSTs a tiny completion, then
+the same completion with `stream: true`, read as server-sent events until `[DONE]` (it prints how many events
+came and when the first one did: a streaming URL, such as AWS's RESPONSE_STREAM one, sends it before the last).
 Credentials, per cloud (private stacks):
 - gcp:   a Google ID token whose audience is the function URL: `TINYLLM_ID_TOKEN` when set (CI mints it with
          google-github-actions/auth `token_format: id_token`, because `gcloud auth print-identity-token` cannot
@@ -22,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -102,6 +105,23 @@ def _credential(cloud: str, outputs: dict) -> tuple[str | None, object]:
     return None, botocore.session.Session().get_credentials().get_frozen_credentials()
 
 
+STREAMED = json.dumps({"prompt": "Hello", "max_tokens": 8, "stream": True}).encode()
+
+
+def read_events(response, sent: float) -> str:
+    """Read a streamed answer's server-sent events to the end: "<n> events, first after <ms> ms, [DONE]", or a
+    SmokeError when it is not a stream that ends with [DONE]."""
+    events, first = [], None
+    for line in response:
+        if line.startswith(b"data: "):
+            first = time.perf_counter() - sent if first is None else first
+            events.append(line[6:].strip())
+    if not events or events[-1] != b"[DONE]":
+        raise SmokeError(f"the streamed completion did not end with 'data: [DONE]' ({len(events)} events)")
+    assert first is not None  # events is not empty
+    return f"{len(events) - 1} events, first after {first * 1000:.0f} ms, [DONE]"
+
+
 def main(stack: str) -> int:
     outputs = json.loads(
         _run(
@@ -117,15 +137,20 @@ def main(stack: str) -> int:
         ("GET", "/healthz", None),
         ("GET", "/v1/models", None),
         ("POST", "/v1/completions", json.dumps({"prompt": "Hello", "max_tokens": 8}).encode()),
+        ("POST", "/v1/completions", STREAMED),
     ]
     for method, path, body in calls:
         url = base + path
         headers = auth_headers(cloud, outputs, method, url, body, api_key, credential, aws_credentials)
         try:
+            sent = time.perf_counter()
             with urllib.request.urlopen(
                 urllib.request.Request(url, data=body, method=method, headers=headers), timeout=120
             ) as response:
-                print(f"{method} {path} -> {response.status} {response.read(300).decode(errors='replace')}")
+                answer = (
+                    read_events(response, sent) if body is STREAMED else response.read(300).decode(errors="replace")
+                )
+                print(f"{method} {path} -> {response.status} {answer}")
         except urllib.error.HTTPError as error:
             raise SmokeError(f"{method} {path} -> {error.code} {error.read(300).decode(errors='replace')}") from None
         except (urllib.error.URLError, TimeoutError) as error:

@@ -1,11 +1,16 @@
-"""AWS Lambda entry point `handler.handler`: Function URL / HTTP API (payload 2.0) and REST API (1.0) events.
+"""AWS Lambda entry point: Function URL / HTTP API (payload 2.0) and REST API (1.0) events, answered two ways.
 
-Translation only: event -> core Request -> core App -> Lambda proxy result. Bodies arrive base64-encoded
-when `isBase64Encoded` is true; a response body that is not UTF-8 text goes back base64-encoded. Lambda
-buffers responses, so `stream: true` arrives as all its server-sent events in one body.
+Translation only: event -> core Request -> core App -> what the invoker reads.
+- `handler(event, context)`: the Lambda proxy result, run by the python3.12 runtime's own client (awslambdaric)
+  for a BUFFERED Function URL or a REST API. Bodies arrive base64-encoded when `isBase64Encoded` is true; a
+  response body that is not UTF-8 text goes back base64-encoded; `stream: true` arrives as all its server-sent
+  events in one body.
+- `stream_response(event, context)`: the HTTP prelude and the body's chunks, which stream_runtime.py (started by
+  the `stream-runtime` exec wrapper) writes to a RESPONSE_STREAM Function URL as each chunk is decoded.
 """
 
 import base64
+from collections.abc import Iterator
 
 from core.api import Request, create_app
 
@@ -53,3 +58,13 @@ def to_result(body: bytes, status: int, headers: dict) -> dict:
 def handler(event: dict, context) -> dict:
     response = app.handle(to_request(event, context))
     return to_result(response.read(), response.status, response.headers)
+
+
+def stream_response(event: dict, context) -> tuple[dict, Iterator[bytes]]:
+    """(prelude, chunks) for a response-streaming invocation: the prelude is the status, headers and cookies of
+    the `application/vnd.awslambda.http-integration-response` format (github.com/aws/aws-lambda-nodejs-runtime-
+    interface-client src/HttpResponseStream.js; awslabs/aws-lambda-rust-runtime lambda-runtime/src/streaming.rs
+    MetadataPrelude {statusCode, headers, cookies}); a body that is not a stream is one chunk."""
+    response = app.handle(to_request(event, context))
+    prelude = {"statusCode": response.status, "headers": response.headers, "cookies": []}
+    return prelude, iter((response.body,)) if response.chunks is None else response.chunks

@@ -3,7 +3,8 @@
 Translation only: func.HttpRequest -> core Request -> core App -> func.HttpResponse. The auth level comes from
 the app setting TINYLLM_AZURE_AUTH_LEVEL (FUNCTION by default: callers need a function key; ANONYMOUS for
 a public endpoint). host.json sets routePrefix to "" so the routes are /v1/..., as on the other clouds.
-Azure buffers the response, so `stream: true` arrives as all its server-sent events in one body.
+The response is buffered, so `stream: true` arrives as all its server-sent events in one body: streaming would
+take the HTTP streams extension (azurefunctions-extensions-http-fastapi), whose cost docs/deploying.md weighs.
 """
 
 import os
@@ -21,15 +22,16 @@ if AUTH_LEVEL_SETTING not in func.AuthLevel.__members__:  # a hand-edited settin
 AUTH_LEVEL = func.AuthLevel[AUTH_LEVEL_SETTING]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]  # core answers 405 where it must
 
-# The host finds the FunctionApp by its type, whatever its name (Azure/azure-functions-python-worker,
-# loader.py index_function_app: "if isinstance(getattr(imported_module, i, None), FunctionRegister)").
-functions = func.FunctionApp(http_auth_level=AUTH_LEVEL)
-app = create_app()  # cold start: the model is verified and loaded once per instance
+# `app`, as in Microsoft's samples; the host finds the FunctionApp by its type, whatever its name
+# (Azure/azure-functions-python-worker, loader.py index_function_app: "if isinstance(getattr(imported_module, i,
+# None), FunctionRegister)").
+app = func.FunctionApp(http_auth_level=AUTH_LEVEL)
+core_app = create_app()  # cold start: the model is verified and loaded once per instance
 
 
-@functions.route(route="{*path}", methods=METHODS)
+@app.route(route="{*path}", methods=METHODS)
 def serve(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    response = app.handle(
+    response = core_app.handle(
         Request.of(
             req.method,
             urlsplit(req.url).path,

@@ -12,11 +12,10 @@ App settings arrive as environment variables, as on the host. The app's own outp
 stderr, so that stdout carries only this protocol.
 """
 
+import importlib.util
 import json
 import sys
-import uuid
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 root = Path(sys.argv[1]).resolve()
@@ -26,11 +25,16 @@ sys.path[:0] = [str(root), str(root / ".python_packages" / "lib" / "site-package
 import azure.functions as func  # noqa: E402  (from the package's vendored site-packages)
 from azure.functions.decorators.http import HttpTrigger  # noqa: E402
 
-module = __import__("function_app")
-registers = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
-if len(registers) != 1:
-    sys.exit(f"function_app.py defines {len(registers)} top-level function apps; the worker needs exactly one")
-functions = registers[0].get_functions()
+# The worker's register lookup and context, shared with local.py: loaded by file, sys.path stays the package's.
+spec = importlib.util.spec_from_file_location("azure_worker", Path(__file__).with_name("azure_worker.py"))
+assert spec is not None and spec.loader is not None
+worker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worker)
+
+try:
+    functions = worker.function_register(__import__("function_app")).get_functions()
+except LookupError as exc:
+    sys.exit(str(exc))
 print(
     json.dumps(
         {
@@ -52,38 +56,6 @@ by_route = {
 }  # only an HTTP trigger has a route
 
 
-class InvocationContext(func.Context):
-    """What the worker passes as `context`: read-only properties with a fresh invocation id per call. The host's
-    trace, retry and thread-local contexts are not modelled here: reading one is an AttributeError naming it."""
-
-    def __init__(self, function_name: str):
-        self._invocation_id, self._function_name = str(uuid.uuid4()), function_name
-
-    @property
-    def invocation_id(self) -> str:
-        return self._invocation_id
-
-    @property
-    def function_name(self) -> str:
-        return self._function_name
-
-    @property
-    def function_directory(self) -> str:
-        return str(root)
-
-    @property
-    def trace_context(self) -> NoReturn:
-        raise AttributeError("trace_context: this host view has none")
-
-    @property
-    def retry_context(self) -> NoReturn:
-        raise AttributeError("retry_context: this host view has none")
-
-    @property
-    def thread_local_storage(self) -> NoReturn:
-        raise AttributeError("thread_local_storage: this host view has none")
-
-
 for line in sys.stdin:
     request = json.loads(line)
     ((route, user_function),) = by_route.items()  # one catch-all route: every path reaches it
@@ -97,7 +69,7 @@ for line in sys.stdin:
             route_params={"path": url.path[1:]},
             body=request["body"].encode("latin-1"),
         ),
-        InvocationContext(user_function.__name__),
+        worker.InvocationContext(user_function.__name__, str(root)),
     )
     print(
         json.dumps(

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
@@ -194,38 +193,9 @@ def invoke_aws(method: str, path: str, body: str, headers: dict[str, str]) -> di
 
 def azure_context():
     """An azure.functions.Context as the Functions host passes it, with a fresh invocation id."""
-    import azure.functions as func
+    from functions.devtools.azure_worker import InvocationContext
 
-    request_id = str(uuid.uuid4())
-
-    class InvocationContext(func.Context):
-        """Read-only properties, like the host's; a local call has no trace, retry or thread-local context."""
-
-        @property
-        def invocation_id(self) -> str:
-            return request_id
-
-        @property
-        def function_name(self) -> str:
-            return "serve"
-
-        @property
-        def function_directory(self) -> str:
-            return str(ADAPTERS["azure"].parent)
-
-        @property
-        def trace_context(self) -> NoReturn:
-            raise AttributeError("trace_context: a local invocation has none")
-
-        @property
-        def retry_context(self) -> NoReturn:
-            raise AttributeError("retry_context: a local invocation has none")
-
-        @property
-        def thread_local_storage(self) -> NoReturn:
-            raise AttributeError("thread_local_storage: a local invocation has none")
-
-    return InvocationContext()
+    return InvocationContext("serve", str(ADAPTERS["azure"].parent))
 
 
 def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> dict:
@@ -245,10 +215,9 @@ def invoke_azure(method: str, path: str, body: str, headers: dict[str, str]) -> 
 def azure_user_function(adapter: ModuleType):
     """The Python function behind the app's one route (as the Functions host finds it: by the FunctionApp's type),
     once per adapter module."""
-    import azure.functions as func
+    from functions.devtools.azure_worker import function_register
 
-    (function_app,) = [v for v in vars(adapter).values() if isinstance(v, func.FunctionRegister)]
-    (function,) = function_app.get_functions()
+    (function,) = function_register(adapter).get_functions()
     return function.get_user_function()
 
 

@@ -5,7 +5,9 @@
   installs), then functions-framework serves the unpacked source on loopback (`start_functions_framework`);
 - AWS: `python -m awslambdaric handler.handler` from the unpacked task root, awslambdaric installed in a 3.12
   virtualenv as the runtime provides it (never in the package), against a double of the Lambda Runtime API
-  (`LambdaRuntimeAPI`, `start_lambda`);
+  (`LambdaRuntimeAPI`, `start_lambda`); with `streaming=True`, started through the package's exec wrapper
+  `stream-runtime` as Lambda starts it when AWS_LAMBDA_EXEC_WRAPPER names it, answering in the Runtime API's
+  streaming mode, which the double takes chunk by chunk (`StreamedResponse`);
 - Azure: the worker's indexing of the unpacked package, then requests through the indexed function, in a 3.12
   process whose path is what the host gives it (`start_azure_host`, which runs azure_host.py).
 
@@ -14,6 +16,8 @@ Which 3.12: TINYLLM_PY312 > `python3.12` on PATH > pyenv's versions/3.12.* (`fin
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import os
 import queue
@@ -25,10 +29,11 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from functions.devtools.local import stop_group
+from functions.devtools.local import lambda_event, stop_group
 
 PY312_ENV = "TINYLLM_PY312"
 # The runtime interface client Lambda's Python runtimes are built on (github.com/aws/aws-lambda-python-runtime-
@@ -103,10 +108,14 @@ def make_venv(python: Path, path: Path, *pip_args: str) -> Path:
 
 
 def unpack(zip_path: Path, into: Path) -> Path:
-    """Extract a package's zip (what the cloud receives) into the new directory `into`."""
+    """Extract a package's zip (what the cloud receives) into the new directory `into`, with each entry's Unix
+    mode, as the clouds extract it (zipfile's extractall drops the mode: an exec wrapper would not run)."""
     into.mkdir(parents=True)
     with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(into)
+        for info in archive.infolist():
+            path = Path(archive.extract(info, into))
+            if mode := (info.external_attr >> 16) & 0o777:
+                path.chmod(mode)
     return into
 
 
@@ -139,6 +148,24 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class StreamedResponse:
+    """A response the runtime posts in streaming mode, as the double receives it: each HTTP chunk with the
+    `time.perf_counter()` of its arrival, then the trailers. Iterating yields the chunks' bytes as they come."""
+
+    def __init__(self, headers: dict[str, str]):
+        self.headers = headers  # the POST's headers, lower-case names
+        self.arrivals: list[tuple[float, bytes]] = []
+        self.trailers: dict[str, str] = {}
+        self._parts: queue.Queue = queue.Queue()  # chunks as they arrive, then None
+
+    def __iter__(self):
+        while (part := self._parts.get(timeout=START_TIMEOUT_S)) is not None:
+            yield part
+
+    def read(self) -> bytes:
+        return b"".join(self)
+
+
 class LambdaRuntimeAPI:
     """A double of the Lambda Runtime API, version 2018-06-01, on a free loopback port.
 
@@ -149,6 +176,10 @@ class LambdaRuntimeAPI:
     error" POST /runtime/invocation/AwsRequestId/error, both with Lambda-Runtime-Function-Error-Type; the
     OpenAPI document (runtime-api.zip) answers 202 Accepted to every POST. All six headers are sent: the
     awslambdaric native client crashed here when the last three were missing.
+    Streaming mode (runtimes-custom.html#runtimes-custom-response-streaming): a response POST with
+    `Lambda-Runtime-Function-Response-Mode: streaming` and `Transfer-Encoding: chunked` is handed to the invoker
+    as a `StreamedResponse` while its chunks still arrive; trailers are kept only when the `Trailer` header
+    declared them (the double answers 400 to an undeclared one); the answer, 202, comes after the last chunk.
     `invoke(event)` queues an event and waits for what the runtime posts back.
     """
 
@@ -167,8 +198,9 @@ class LambdaRuntimeAPI:
     def address(self) -> str:  # what AWS_LAMBDA_RUNTIME_API holds: host:port
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def invoke(self, event: dict, timeout: float = 60) -> tuple[str, dict, dict]:
-        """(kind, JSON body, headers) that the runtime posted for this event; kind is "response" or "error"."""
+    def invoke(self, event: dict, timeout: float = 60) -> tuple[str, dict | StreamedResponse, dict]:
+        """(kind, body, headers) that the runtime posted for this event: kind "response" or "error" with the JSON
+        body, or "stream" with a `StreamedResponse` whose chunks may still be arriving."""
         request_id = str(uuid.uuid4())
         self.outcomes[request_id] = outcome = queue.Queue(maxsize=1)
         self.events.put((request_id, json.dumps(event).encode()))
@@ -176,7 +208,7 @@ class LambdaRuntimeAPI:
             kind, body, headers = outcome.get(timeout=timeout)
         finally:
             del self.outcomes[request_id]
-        return kind, json.loads(body), headers
+        return kind, body if kind == "stream" else json.loads(body), headers
 
     def close(self) -> None:
         self.server.shutdown()
@@ -206,15 +238,48 @@ class LambdaRuntimeAPI:
                 )
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+                match = re.fullmatch(rf"{api.PREFIX}/invocation/([^/]+)/(response|error)", self.path)
+                streaming = headers.get("lambda-runtime-function-response-mode") == "streaming"
+                if match and match[1] in api.outcomes and match[2] == "response" and chunked and streaming:
+                    return self.receive_stream(api.outcomes[match[1]], headers)
+                body = (
+                    b"".join(self.read_chunks()) if chunked else self.rfile.read(int(headers.get("content-length", 0)))
+                )
                 if self.path == f"{api.PREFIX}/init/error":
                     api.init_errors.put((json.loads(body), headers))
                     return self.reply(202, {"status": "OK"})
-                match = re.fullmatch(rf"{api.PREFIX}/invocation/([^/]+)/(response|error)", self.path)
                 if not match or match[1] not in api.outcomes:
                     return self.reply(404 if not match else 400, {"errorMessage": f"unknown {self.path}"})
                 api.outcomes[match[1]].put((match[2], body, headers))
+                self.reply(202, {"status": "OK"})
+
+            def read_chunks(self, trailers: dict[str, str] | None = None):
+                """The chunked body's chunks as they arrive (RFC 9112 section 7.1), then its trailer fields."""
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    yield self.rfile.read(size)
+                    self.rfile.readline()  # the CRLF after the chunk's data
+                while line := self.rfile.readline().strip():
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if trailers is not None:
+                        trailers[name.strip().lower()] = value.strip()
+
+            def receive_stream(self, outcome: queue.Queue, headers: dict[str, str]):
+                streamed = StreamedResponse(headers)
+                outcome.put(("stream", streamed, headers))  # the invoker reads while the chunks arrive
+                trailers: dict[str, str] = {}
+                try:
+                    for chunk in self.read_chunks(trailers):
+                        streamed.arrivals.append((time.perf_counter(), chunk))
+                        streamed._parts.put(chunk)
+                finally:
+                    declared = {n.strip().lower() for n in headers.get("trailer", "").split(",") if n.strip()}
+                    streamed.trailers = {k: v for k, v in trailers.items() if k in declared}
+                    streamed._parts.put(None)
+                undeclared = set(trailers) - set(streamed.trailers)
+                if undeclared:
+                    return self.reply(400, {"errorMessage": f"trailers not declared in Trailer: {sorted(undeclared)}"})
                 self.reply(202, {"status": "OK"})
 
             def reply(self, status: int, body, headers: dict | None = None):
@@ -232,22 +297,43 @@ class LambdaRuntimeAPI:
         return Handler
 
 
-def start_lambda(venv_python: Path, task_root: Path, api: LambdaRuntimeAPI, log) -> subprocess.Popen:
-    """`python -m awslambdaric handler.handler` in the task root, as Lambda's python3.12 runtime starts it."""
+STREAM_WRAPPER = "stream-runtime"  # the package's exec wrapper (functions/aws/stream-runtime)
+# Between the http-integration-response prelude and the body (aws-lambda-nodejs-runtime-interface-client
+# src/HttpResponseStream.js: "Write 8 null bytes after the JSON prelude").
+STREAM_PRELUDE_DELIMITER = b"\0" * 8
+
+
+def start_lambda(
+    venv_python: Path,
+    task_root: Path,
+    api: LambdaRuntimeAPI,
+    log,
+    *,
+    streaming: bool = False,
+    handler: str = "handler.handler",
+) -> subprocess.Popen:
+    """`python -m awslambdaric <handler>` in the task root, as Lambda's python3.12 runtime starts it for the
+    function's configured handler; with `streaming`, that command handed to the package's exec wrapper, as Lambda
+    does when the function's AWS_LAMBDA_EXEC_WRAPPER names it."""
     # Source: docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html (AWS_LAMBDA_RUNTIME_API,
-    # LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME ...) and python-package.html ("the function's root directory is
-    # first on the search path": PYTHONPATH holds the task root).
+    # LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, _HANDLER ...) and python-package.html ("the function's root
+    # directory is first on the search path": PYTHONPATH holds the task root); runtimes-modify.html#runtime-wrapper
+    # ("Lambda sends to your script the path to the interpreter and all of the original arguments").
+    command = [str(venv_python), "-m", "awslambdaric", handler]
+    wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": str(task_root / STREAM_WRAPPER)} if streaming else {}
     env = clean_environment(
         AWS_LAMBDA_RUNTIME_API=api.address,
         LAMBDA_TASK_ROOT=str(task_root),
         PYTHONPATH=str(task_root),
+        _HANDLER=handler,
         AWS_LAMBDA_FUNCTION_NAME="tinyllm",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
         AWS_REGION="eu-west-1",
         TZ=":UTC",
+        **wrapper,
     )
     return subprocess.Popen(
-        [str(venv_python), "-m", "awslambdaric", "handler.handler"],
+        [*wrapper.values(), *command],
         cwd=task_root,
         env=env,
         stdout=log,
@@ -294,3 +380,83 @@ class AzureHost:
     def close(self) -> None:
         self.stdin.close()
         stop_group(self.process)
+
+
+# ---- HTTP in front of the runtimes ---------------------------------------------------------------------------
+
+Answer = tuple[int, dict[str, str], Iterator[bytes]]  # status, headers, the body's chunks as they come
+
+
+def function_url_answer(api: LambdaRuntimeAPI) -> Callable[[str, str, dict[str, str], bytes], Answer]:
+    """What a RESPONSE_STREAM Function URL does with one HTTP request: a payload 2.0 event for the Runtime API
+    double, then the streamed response split into its http-integration-response prelude (status, headers,
+    cookies; up to the 8 NUL bytes) and the body, passed on chunk by chunk."""
+
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        event = lambda_event(method, path, "", headers)  # the body goes base64-encoded: any bytes arrive intact
+        event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+        kind, streamed, _ = api.invoke(event, timeout=START_TIMEOUT_S)
+        if not isinstance(streamed, StreamedResponse):
+            raise RuntimeError(f"the runtime posted a {kind} instead of a streamed response: {streamed}")
+        chunks = iter(streamed)
+        head = b""
+        while STREAM_PRELUDE_DELIMITER not in head:
+            head += next(chunks)
+        prelude, _, rest = head.partition(STREAM_PRELUDE_DELIMITER)
+        meta = json.loads(prelude)
+        cookies = {"set-cookie": ", ".join(meta["cookies"])} if meta.get("cookies") else {}
+        return meta["statusCode"], {**meta.get("headers", {}), **cookies}, itertools.chain([rest], chunks)
+
+    return answer
+
+
+def azure_answer(host: AzureHost) -> Callable[[str, str, dict[str, str], bytes], Answer]:
+    """What the Functions host does with one HTTP request: the indexed function's whole reply (it buffers)."""
+    lock = threading.Lock()  # one request at a time on the host view's stdin/stdout
+
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        with lock:
+            reply = host.request(method, f"https://tinyllm.azurewebsites.net{path}", headers, body)
+        return reply["status"], reply["headers"], iter((reply["body"],))
+
+    return answer
+
+
+class HttpFront:
+    """A loopback HTTP server that hands each request to `answer` and writes the body's chunks as they come
+    (HTTP/1.1 chunked, flushed per chunk): real HTTP clients (`openai`, an SSE reader) in front of a runtime
+    that is not an HTTP server itself. `url` is its base URL."""
+
+    def __init__(self, answer: Callable[[str, str, dict[str, str], bytes], Answer]):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, headers, chunks = answer(self.command, self.path, dict(self.headers.items()), body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for chunk in chunks:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = handle_any
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

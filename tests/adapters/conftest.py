@@ -2,7 +2,9 @@
 
 - gcp: the real functions-framework app (`create_app(...).test_client()`) on functions/gcp/main.py;
 - aws-*: the Lambda handler with events recorded from AWS's documentation (tests/adapters/events/), as a
-  Function URL / HTTP API payload 2.0 (plain and base64 body) and as a REST API payload 1.0;
+  Function URL / HTTP API payload 2.0 (plain and base64 body) and as a REST API payload 1.0; aws-url-stream:
+  `stream_response`, what the package's streaming runtime sends a RESPONSE_STREAM Function URL (the
+  http-integration-response prelude, then the body's chunks);
 - azure: the v2-model function with a real `azure.functions.HttpRequest`.
 """
 
@@ -17,7 +19,7 @@ from contract_support import Reply, aws_event
 
 from functions.devtools.local import ADAPTERS, LambdaContext, azure_context, azure_user_function, load_adapter
 
-KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-rest-v1", "azure"]
+KINDS = ["gcp", "aws-url-v2", "aws-url-v2-base64", "aws-url-stream", "aws-rest-v1", "azure"]
 
 
 class AdapterClient:
@@ -40,14 +42,20 @@ class AdapterClient:
 
     @property
     def app(self):
-        """The core App the adapter built at import (its composition root)."""
-        return self.module.app
+        """The core App the adapter built at import (its composition root; Azure's `app` is the FunctionApp)."""
+        return self.module.core_app if self.kind == "azure" else self.module.app
 
     def request(self, method: str, path: str, headers: dict | None = None, body: bytes = b"") -> Reply:
         headers = dict(headers or {})
         if self.kind == "gcp":
             r = self.flask_client.open(path, method=method, headers=headers, data=body)
             return Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_data())
+        if self.kind == "aws-url-stream":
+            event = aws_event(self.kind, method, path, headers, body, base64_body=True)
+            prelude, chunks = self.module.stream_response(event, LambdaContext())
+            assert set(prelude) == {"statusCode", "headers", "cookies"}
+            data = b"".join(chunks)
+            return Reply(prelude["statusCode"], {k.lower(): v for k, v in prelude["headers"].items()}, data)
         if self.kind.startswith("aws"):
             event = aws_event(self.kind, method, path, headers, body, base64_body=self.kind == "aws-url-v2-base64")
             result = self.module.handler(event, LambdaContext())

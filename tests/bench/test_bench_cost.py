@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bench.cost import billed_alone, estimate, free_requests, price_per_million
+from bench.cost import billed_alone, cost_notes, cost_table, estimate, free_requests, price_per_million
 from bench.prices import PLATFORMS
 
 BY_CLOUD = {p.cloud: p for p in PLATFORMS}
@@ -54,3 +54,14 @@ def test_the_free_tier_is_bounded_by_its_first_allowance_to_run_out():
     assert free_requests(0.1, gcp) == pytest.approx(min(2_000_000, 360_000 / 0.1, 180_000 / (0.1 * 0.583)))
     tiny_requests = dataclasses.replace(BY_CLOUD["aws"], free_requests=10)
     assert free_requests(0.001, tiny_requests) == 10
+
+
+def test_the_cost_table_says_billed_alone_is_the_non_overlapping_bound():
+    # Flex Consumption's 1,000 ms minimum is per instance's active period (flex-consumption-plan#billing): requests
+    # that overlap on an instance share it, so the "alone" column is an upper bound and must be labelled as one.
+    table = cost_table({"tiny": 0.0025}, 16)
+    header, _, *rows = table.splitlines()[2:]
+    assert "each billed alone (no overlap: upper bound)" in header
+    azure = next(row.split(" | ") for row in rows if "| azure |" in row)
+    assert azure[4] == "1,000 ms"
+    assert any("each instance's active period, not on each execution" in note for note in cost_notes())

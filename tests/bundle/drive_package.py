@@ -9,11 +9,15 @@ The result file records the reply, which model directory was loaded, whether tor
 every loaded module that came from outside the standard library and those directories (there should be none).
 """
 
+import importlib.util
 import json
 import sys
 import sysconfig
 import uuid
 from pathlib import Path
+
+# Not imported as a module (sys.modules does not list it): only its functions run on the package's azure.functions.
+AZURE_WORKER = Path(__file__).resolve().parents[2] / "functions" / "devtools" / "azure_worker.py"
 
 cloud, root, result_path, request_json, *extra = sys.argv[1:]
 request = json.loads(request_json)
@@ -65,17 +69,15 @@ def call_azure():
     import azure.functions as func
     import function_app
 
-    class Context(func.Context):
-        invocation_id = str(uuid.uuid4())
-        function_name = "serve"
-        function_directory = root
-        trace_context = retry_context = thread_local_storage = None
-
-    # how the Functions host finds the v2 model's function: the module's one FunctionRegister, whatever its name
-    (registry,) = [v for v in vars(function_app).values() if isinstance(v, func.FunctionRegister)]
-    (function,) = registry.get_functions()
+    # the developer tools' one model of the worker (register lookup, context), loaded by file: sys.path stays
+    # the package's
+    spec = importlib.util.spec_from_file_location("azure_worker", AZURE_WORKER)
+    assert spec is not None and spec.loader is not None
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    (function,) = worker.function_register(function_app).get_functions()
     req = func.HttpRequest("POST", f"https://tinyllm.azurewebsites.net{request['path']}", headers=headers, body=body)
-    reply = function.get_user_function()(req, Context())
+    reply = function.get_user_function()(req, worker.InvocationContext("serve", root))
     return reply.status_code, reply.get_body()
 
 

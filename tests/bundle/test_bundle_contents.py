@@ -3,6 +3,7 @@ its pinned dependencies — and nothing else (no torch, transformers, tests, cac
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -13,7 +14,11 @@ from infra import bundle
 from infra.bundle import REPO_ROOT, TARGETS
 from infra.bundle_deps import Runtime
 
-ADAPTER_FILES = {"gcp": {"main.py"}, "aws": {"handler.py"}, "azure": {"function_app.py", "host.json"}}
+ADAPTER_FILES = {
+    "gcp": {"main.py"},
+    "aws": {"handler.py", "stream_runtime.py", "stream-runtime"},
+    "azure": {"function_app.py", "host.json"},
+}
 VENDOR_DIR = {"aws": "", "azure": ".python_packages/lib/site-packages"}
 # the import packages (and numpy's bundled shared libraries) each vendoring cloud ships, besides .dist-info dirs
 VENDORED_TOP_LEVEL = {
@@ -40,6 +45,14 @@ def test_adapter_sits_at_the_package_root_unchanged(cloud, target_bundles):
     for name in ADAPTER_FILES[cloud]:
         assert (package.directory / name).read_bytes() == (REPO_ROOT / "functions" / cloud / name).read_bytes()
     assert ADAPTER_FILES[cloud] <= set(zip_names(package))
+
+
+def test_the_lambda_exec_wrapper_is_executable_in_the_zip(target_bundles):
+    """Lambda runs AWS_LAMBDA_EXEC_WRAPPER as a program: the zip entry must carry the executable mode."""
+    with zipfile.ZipFile(target_bundles["aws"].zip_path) as archive:
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+    assert modes["stream-runtime"] == 0o100755
+    assert modes["handler.py"] == modes["stream_runtime.py"] == 0o100644
 
 
 def source_files(folder: Path) -> dict[str, bytes]:

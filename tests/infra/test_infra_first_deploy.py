@@ -91,9 +91,9 @@ def test_gcp_exports_the_cloud_run_uri_not_the_cloudfunctions_net_url(run_stack)
     assert deployment.outputs["url"] == "https://tinyllm-abc123xyz-ew.a.run.app"
 
 
-def test_gcp_required_apis_are_listed_in_the_readme_and_the_ci_guide():
+def test_gcp_required_apis_are_listed_in_the_deploy_and_ci_guides():
     assert {"cloudresourcemanager.googleapis.com", "iam.googleapis.com"} <= set(REQUIRED_APIS)
-    for document in ("README.md", "docs/ci.md"):
+    for document in ("docs/deploying.md", "docs/ci.md"):
         text = (REPO / document).read_text()
         assert [api for api in REQUIRED_APIS if api not in text] == [], document
 

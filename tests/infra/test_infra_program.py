@@ -10,7 +10,7 @@ from infra_mocks import comparable
 
 from infra.config import ConfigError
 
-# The inventory README.md ("What gets created") documents, per stack, with the committed defaults
+# The inventory docs/deploying.md ("What gets created") documents, per stack, with the committed defaults
 # (private, no invokers).
 EXPECTED_INVENTORY = {
     "gcp": {

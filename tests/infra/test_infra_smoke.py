@@ -55,13 +55,15 @@ class RecordingHandler(http.server.BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[str, str, str | None]]] = []
     status = 200
 
+    stream_end = b"data: [DONE]\n\n"
+
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        streamed = b'"stream": true' in self.rfile.read(length)
         RecordingHandler.seen.append((self.command, self.path, self.headers.get("Authorization")))
-        body = b'{"ok": true}'
+        body = b'data: {"choices": []}\n\n' + RecordingHandler.stream_end if streamed else b'{"ok": true}'
         self.send_response(RecordingHandler.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -77,7 +79,7 @@ def gcp_stack(tmp_path):
     """A private GCP stack whose URL is a loopback server; yields a function that runs the smoke client."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    RecordingHandler.seen, RecordingHandler.status = [], 200
+    RecordingHandler.seen, RecordingHandler.status, RecordingHandler.stream_end = [], 200, b"data: [DONE]\n\n"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     outputs = {"cloud": "gcp", "url": f"http://127.0.0.1:{server.server_port}", "public": False}
@@ -108,8 +110,17 @@ def test_gcp_smoke_sends_the_ci_minted_id_token_on_every_call(gcp_stack):
         ("GET", "/healthz"),
         ("GET", "/v1/models"),
         ("POST", "/v1/completions"),
+        ("POST", "/v1/completions"),  # the same completion, streamed
     ]
     assert {auth for _, _, auth in RecordingHandler.seen} == {"Bearer minted-for-the-url"}
+    assert "POST /v1/completions -> 200 1 events, first after" in result.stdout
+
+
+def test_a_streamed_answer_that_stops_before_done_fails_the_smoke(gcp_stack):
+    RecordingHandler.stream_end = b""
+    result = gcp_stack(TINYLLM_ID_TOKEN="minted-for-the-url")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the streamed completion did not end with 'data: [DONE]' (1 events)" in result.stderr
 
 
 def test_gcp_smoke_without_a_token_falls_back_to_gcloud_and_says_what_to_do_when_it_cannot(gcp_stack):

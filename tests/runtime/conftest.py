@@ -3,7 +3,9 @@ CPython 3.12, once per session (see functions.devtools.runtimes), and a `client`
 
 - gcp: functions-framework from a fresh 3.12 virtualenv holding the package's requirements.txt, over loopback HTTP;
 - aws-url-v2 / aws-rest-v1: awslambdaric on the unpacked task root, invoked through the Runtime API double with a
-  Function URL (payload 2.0) or REST API (payload 1.0) event recorded from AWS's documentation;
+  Function URL (payload 2.0) or REST API (payload 1.0) event recorded from AWS's documentation: the buffered path;
+- aws-url-stream: the same task root started through its exec wrapper (stream-runtime), as infra deploys it behind
+  a RESPONSE_STREAM Function URL, read through `runtimes.function_url_answer` as that URL reads it;
 - azure: the worker's indexed function, called with an azure.functions.HttpRequest in a 3.12 process.
 
 Without a CPython 3.12 these tests skip, saying why; in CI (CI=true) they fail instead, since CI's image has one.
@@ -24,7 +26,7 @@ from contract_support import Reply, aws_event
 from functions.devtools import runtimes
 from functions.devtools.local import free_port, stop_group
 
-KINDS = ["gcp", "aws-url-v2", "aws-rest-v1", "azure"]
+KINDS = ["gcp", "aws-url-v2", "aws-url-stream", "aws-rest-v1", "azure"]
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +101,19 @@ def lambda_runtime(lambda_venv, aws_task_root, runtime_dir):
 
 
 @pytest.fixture(scope="session")
+def lambda_stream_runtime(lambda_venv, aws_task_root, runtime_dir):
+    """(Runtime API double, process): the x86_64 package's stream-runtime wrapper, as AWS_LAMBDA_EXEC_WRAPPER."""
+    api = runtimes.LambdaRuntimeAPI()
+    with open(runtime_dir / "lambda-stream.log", "w") as out:
+        process = runtimes.start_lambda(lambda_venv, aws_task_root, api, out, streaming=True)
+    try:
+        yield api, process
+    finally:
+        stop_group(process)
+        api.close()
+
+
+@pytest.fixture(scope="session")
 def azure_root(build_package, runtime_dir) -> Path:
     return runtimes.unpack(build_package("azure").zip_path, runtime_dir / "azure-app")
 
@@ -129,6 +144,10 @@ class RuntimeClient:
                 return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
             finally:
                 conn.close()
+        if self.kind == "aws-url-stream":
+            api, _ = self.target
+            status, answer_headers, chunks = runtimes.function_url_answer(api)(method, path, headers, body)
+            return Reply(status, {k.lower(): v for k, v in answer_headers.items()}, b"".join(chunks))
         if self.kind.startswith("aws"):
             api, _ = self.target
             event = aws_event(self.kind, method, path, headers, body, base64_body=True)  # bytes arrive intact
@@ -149,6 +168,8 @@ class RuntimeClient:
 @pytest.fixture(params=KINDS)
 def client(request) -> RuntimeClient:
     kind = request.param
-    fixture = {"gcp": "gcp_runtime", "azure": "azure_host"}.get(kind, "lambda_runtime")
+    fixture = {"gcp": "gcp_runtime", "azure": "azure_host", "aws-url-stream": "lambda_stream_runtime"}.get(
+        kind, "lambda_runtime"
+    )
     target = request.getfixturevalue(fixture)
     return RuntimeClient(kind, target[0] if kind == "gcp" else target)

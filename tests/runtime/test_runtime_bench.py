@@ -34,3 +34,30 @@ def test_each_cold_start_ends_with_a_completion_and_is_reported_with_the_package
 def test_a_model_dir_other_than_the_one_packages_are_built_from_is_refused(tmp_path):
     with pytest.raises(ValueError, match="cannot use --model-dir"):
         runtime.run(tmp_path, runtime.QUICK)
+
+
+def test_the_first_token_table_holds_streaming_packages_to_the_target_and_not_the_buffered_one():
+    measured = {  # (first event, last event, blocking request) seconds
+        "gcp": [(0.005, 0.100, 0.090)],
+        "aws": [(0.020, 0.100, 0.090)],
+        "azure": [(0.099, 0.100, 0.090)],
+    }
+    lines = runtime.first_token_table(measured).splitlines()
+    assert lines[0] == (
+        "| package | streams | first event, median of 1 | last event | first / last | blocking request |"
+    )
+    assert lines[2] == "| `gcp.zip` | yes | 5 ms | 100 ms | 5% (meets < 10%) | 90 ms |"
+    assert lines[3] == "| `aws.zip` | yes | 20 ms | 100 ms | 20% (misses < 10%) | 90 ms |"
+    assert lines[4] == "| `azure.zip` | no (buffered) | 99 ms | 100 ms | 99% (buffered: no target) | 90 ms |"
+
+
+def test_azure_http_streams_cost_is_measured_on_the_pinned_extension_and_reported_as_added(python312, tmp_path):
+    cost = runtime.azure_streams_cost(python312, tmp_path, samples=1)
+    (buffered_zip, buffered_size, buffered_s), (streams_zip, streams_size, streams_s) = (
+        cost["buffered"],
+        cost["HTTP streams"],
+    )
+    assert streams_zip > buffered_zip and streams_size > buffered_size  # fastapi, pydantic-core, uvicorn ...
+    assert (tmp_path / "azure-deps-streams" / "azurefunctions" / "extensions" / "http" / "fastapi").is_dir()
+    assert buffered_s > 0 and streams_s > 0
+    assert runtime.azure_streams_table(cost, 1).splitlines()[-1].startswith("| added | +")

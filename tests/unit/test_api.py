@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core import api, schema
+from core import api, serving
 from core.api import App, Request
 
 GREEDY = json.dumps({"prompt": "Hello world,", "temperature": 0}).encode()
@@ -25,7 +25,7 @@ def test_an_unforeseen_failure_is_a_500_with_the_request_id_and_no_internals(rec
     def broken_check(*args):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(api, "check_fits", broken_check)
+    monkeypatch.setattr(serving, "check_fits", broken_check)
     response = app.handle(Request.of("POST", "/v1/completions", JSON_HEADERS, GREEDY, request_id="req-42"))
     body = response.read().decode()
     assert response.status == 500
@@ -64,7 +64,7 @@ def test_a_client_that_leaves_early_is_logged_once_with_what_was_counted(records
 
 def test_the_time_budget_ends_generation_with_length(records, monkeypatch):
     app, _ = records
-    monkeypatch.setattr(schema, "TIME_BUDGET_S", 0.0)
+    monkeypatch.setattr(serving, "TIME_BUDGET_S", 0.0)
     body = json.dumps({"prompt": "Hello world,", "temperature": 0, "max_tokens": 50}).encode()
     choice = json.loads(app.handle(Request.of("POST", "/v1/completions", JSON_HEADERS, body)).read())["choices"][0]
     assert choice["finish_reason"] == "length" and choice["text"] == ""

@@ -1,6 +1,7 @@
 """Property tests on request parsing: whatever arrives, a 4xx in OpenAI's shape (or a 200), never a 500.
 
-The field names and the valid values come from the field tables (core.schema.request_fields): the strategy
+The field names and the valid values come from the routes' field tables (core.completion_route.fields,
+core.chat_route.fields): the strategy
 for a field is derived from the JSON schema it declares, so a new field is fuzzed as soon as it is declared.
 """
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import schema
+from core import chat_route, completion_route, schema
 from core.api import App, Request
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -71,7 +72,10 @@ def app(loaded):
 
 def tables(loaded) -> dict[str, tuple[schema.Field, ...]]:
     cfg = loaded.model.cfg
-    return {route: schema.request_fields(route, cfg.n_positions, cfg.vocab_size) for route in ROUTES}
+    return {
+        "completions": completion_route.fields(cfg.n_positions, cfg.vocab_size),
+        "chat": chat_route.fields(cfg.n_positions, cfg.vocab_size),
+    }
 
 
 def valid_bodies(loaded, route: str) -> st.SearchStrategy:
@@ -122,8 +126,8 @@ def test_every_declared_field_is_fuzzed(loaded):
 def test_wrong_types_and_huge_numbers(app, loaded, data):
     names = sorted(
         {f.name for fields in tables(loaded).values() for f in fields}
-        | set(schema.REFUSED["chat"])
-        | set(schema.REFUSED["completions"])
+        | set(chat_route.REFUSED)
+        | set(completion_route.REFUSED)
         | {"unknown_field"}
     )
     fields = data.draw(st.dictionaries(st.sampled_from(names), json_values, max_size=6))

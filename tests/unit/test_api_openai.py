@@ -10,8 +10,11 @@ import pytest
 
 from core import schema
 from core.api import App, Request, cors_origins
-from core.completions import Prompt, Tally, echo_logprobs, token_bytes
+from core.chat_route import render_chat
+from core.completion_route import echo_logprobs
 from core.generate import Generation, log_softmax
+from core.serving import Prompt, Tally
+from core.tokens import token_bytes, token_text
 
 JSON_HEADERS = {"content-type": "application/json"}
 LINE = "Hello world, this is a tiny dataset line 1."
@@ -93,9 +96,9 @@ def test_echo_with_max_tokens_0_scores_the_prompt_in_the_legacy_shape(app, loade
 
 
 def test_echo_logprobs_need_a_generation_that_scored_its_prompt(loaded):
-    """A caller that forgot score_prompt gets an error that says so, not a TypeError from inside."""
+    """A caller that forgot prompt_logprobs gets an error that says so, not a TypeError from inside."""
     unscored = Generation(prompt_tokens=1, finish_reason="length")
-    with pytest.raises(RuntimeError, match="score_prompt=True"):
+    with pytest.raises(RuntimeError, match="set prompt_logprobs"):
         echo_logprobs(loaded.tokenizer, Prompt([1], "x"), unscored)
 
 
@@ -299,7 +302,7 @@ def test_tokenizer_info_chat_template_renders_the_documented_template(app):
     assert info["eos_token"] == "<|endoftext|>" and info["model_max_length"] == 256
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     rendered = jinja2.Template(info["chat_template"]).render(messages=messages, add_generation_prompt=True)
-    assert rendered == schema.render_chat(messages) == "system: Be brief.\nuser: Hi\nassistant:"
+    assert rendered == render_chat(messages) == "system: Be brief.\nuser: Hi\nassistant:"
 
 
 def test_model_retrieval(app):
@@ -346,8 +349,6 @@ def test_cors_allows_exactly_the_configured_origins(loaded):
 
 def test_every_tokens_bytes_are_exact(loaded):
     """token_bytes undoes the byte-level alphabet: a partial UTF-8 character keeps its real bytes."""
-    from core.completions import token_text
-
     tokenizer = loaded.tokenizer
     for token in range(loaded.model.cfg.vocab_size):
         assert bytes(token_bytes(tokenizer, token)).decode("utf-8", "replace") == token_text(tokenizer, token)

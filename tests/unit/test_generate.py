@@ -128,7 +128,7 @@ def test_penalties_and_bias_follow_openais_formula():
 
 
 def test_a_stream_result_is_there_after_a_plain_for_loop_and_not_before(loaded):
-    params = SamplingParams(max_new_tokens=8, temperature=0, top_logprobs=2)
+    params = SamplingParams(max_new_tokens=8, temperature=0, logprobs=2)
     tokens = stream(loaded.model, loaded.tokenizer, loaded.tokenizer.encode("Hello world,").ids, params)
     with pytest.raises(RuntimeError, match="before the stream has ended"):
         _ = tokens.result
@@ -142,8 +142,8 @@ def test_a_stream_result_is_there_after_a_plain_for_loop_and_not_before(loaded):
 
 def test_chosen_tokens_logprobs_are_the_engines_log_softmax(loaded):
     ids = loaded.tokenizer.encode(UNSEEN).ids
-    params = SamplingParams(max_new_tokens=10, temperature=1.3, seed=5, frequency_penalty=1.0)
-    result = TokenStream(loaded.model, loaded.tokenizer, ids, params, score_prompt=True).finish()
+    params = SamplingParams(max_new_tokens=10, temperature=1.3, seed=5, frequency_penalty=1.0, prompt_logprobs=0)
+    result = TokenStream(loaded.model, loaded.tokenizer, ids, params).finish()
     session = loaded.model.session()
     logits = session.feed(ids)  # the whole prompt at once; the stream fed it token by token (float32 rounding)
     for token, logprob in zip(result.token_ids, result.scores.logprobs, strict=True):

@@ -20,7 +20,7 @@ def test_each_invocation_gets_a_context_with_its_own_id():
 
 @pytest.mark.parametrize("name", ["trace_context", "retry_context", "thread_local_storage"])
 def test_what_only_the_host_has_is_an_error_naming_it_not_a_silent_none(name):
-    with pytest.raises(AttributeError, match=f"^{name}: a local invocation has none$"):
+    with pytest.raises(AttributeError, match=f"^{name}: only the Functions host has one$"):
         getattr(azure_context(), name)
 
 

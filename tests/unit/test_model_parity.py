@@ -46,9 +46,9 @@ def assert_greedy_parity(loaded, reference, prompt: str, max_new: int) -> None:
     ours = generate(loaded.model, loaded.tokenizer, prompt, SamplingParams(max_new_tokens=max_new, temperature=0))
     theirs = reference.greedy(ids, max_new)
     eos = loaded.model.cfg.eos_token_id
-    if eos in theirs:
-        theirs = theirs[: theirs.index(eos)]
-        assert ours.finish_reason == "stop"
+    if eos in theirs:  # transformers pads with EOS after the first; ours ends with that first one
+        theirs = theirs[: theirs.index(eos) + 1]
+        assert ours.finish_reason == "stop" and ours.ended_by_eos
     assert ours.token_ids == theirs
 
 

@@ -1,6 +1,6 @@
 """docs/ci.md's set-up commands as a specification: the AWS policies its shell functions write (run here with
-bash), the gcloud and az commands that must not stop a script, and every command copy-pasteable from where the
-page says to run it (the working directory each block starts in, `make` targets, repository paths)."""
+bash), the gcloud and az commands that must not stop a script, the Azure preview's roles, and the local policy-pack
+command runnable from the repository root."""
 
 from __future__ import annotations
 
@@ -157,36 +157,7 @@ def test_the_retry_helper_retries_until_success_and_gives_up(tmp_path):
 
 
 # -- copy-pasteable from where the page says to run them ------------------------------------------------------------
-
-MAKE_TARGETS = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
-REPO_PATH = re.compile(r"^(?:\$PWD/)?((?:infra|docs|tests|\.venv|\.github)/[\w./*-]*)$")
-
-
-def test_every_command_runs_where_its_block_says(tmp_path):
-    """Each block starts at the repository root; `cd` moves it. `make` needs the root (the only Makefile), and
-    every repository path a command names must exist relative to where it runs."""
-    checked = 0
-    for block in shell_blocks(TEXT):
-        cwd = ROOT
-        for command in commands(block):
-            words = [word.strip("'\"") for word in command.split()]
-            if words[:1] == ["cd"]:
-                cwd = (cwd / words[1]).resolve()
-                continue
-            if words[:1] == ["make"]:
-                assert cwd == ROOT, f"`{command}` runs in {cwd.relative_to(ROOT)}, which has no Makefile"
-                assert {w for w in words[1:] if "=" not in w} <= MAKE_TARGETS, command
-                checked += 1
-            if "-m" in words and words[words.index("-m") + 1].startswith("infra."):
-                assert cwd == ROOT and (ROOT / "infra" / (words[words.index("-m") + 1].split(".")[1] + ".py")).exists()
-                checked += 1
-            for word in words:
-                match = REPO_PATH.match(word)
-                if match and "*" not in match.group(1) and not match.group(1).startswith(".venv/"):
-                    base = ROOT if word.startswith("$PWD/") else cwd
-                    assert (base / match.group(1)).exists(), f"`{command}` names {match.group(1)}, missing from {base}"
-                    checked += 1
-    assert checked >= 3  # the policy-pack paths, the actionlint and pytest paths at the end
+# (every block's working directory, make targets and paths: tests/workflows/test_docs_commands.py, for all docs)
 
 
 def test_the_policy_pack_command_names_paths_that_exist_from_the_root():
