@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only engine|http|runtime|training|presets|packing] [--model-dir DIR] [--out DIR]`
+"""`python -m bench [--quick] [--only engine|http|runtime|training|presets|packing|deploycost] [--model-dir DIR]
+[--out DIR]`
 (`make bench [QUICK=1]`).
 
 Prints each benchmark's markdown table and writes it to <out>/<name>.md (default bench/results/, which CI
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import engine, http, packing, presets, runtime, training
+from bench import deploy_cost, engine, http, packing, presets, runtime, training
 from bench.report import RESULTS_DIR, write
 from core.artifacts import resolve_model_dir
 from functions.devtools.runtimes import RuntimeUnavailable
@@ -24,6 +25,9 @@ BENCHMARKS = {
     "training": lambda model_dir, quick, out: training.run(training.QUICK if quick else training.FULL, out),
     "presets": lambda model_dir, quick, out: presets.run(model_dir, presets.QUICK if quick else presets.FULL, out),
     "packing": lambda model_dir, quick, out: packing.run(model_dir, packing.QUICK if quick else packing.FULL),
+    "deploycost": lambda model_dir, quick, out: deploy_cost.run(
+        model_dir, deploy_cost.QUICK if quick else deploy_cost.FULL
+    ),
 }
 
 

@@ -14,11 +14,13 @@ a month they cover.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.prices import PLATFORMS, PRICES_CHECKED, Platform
 from bench.report import fmt, markdown_table
+from infra.memory import GCP_MEMORY_VCPU, LAMBDA_MB_PER_VCPU
 
+AZURE_MB_PER_VCPU = 2048  # bench.prices' assumption for Flex Consumption (one vCPU at 2048 MB), scaled with size
 ALONE = "each billed alone (no overlap: upper bound)"
 ALONE_NOTE = (
     "'Billed alone' applies each platform's minimum and rounding to each request, as if no two requests "
@@ -108,3 +110,17 @@ def cost_notes() -> list[str]:
         "0.583 vCPU, Azure 2048 MB assumed 1 vCPU).",
         ALONE_NOTE,
     ]
+
+
+def platform_at(platform: Platform, memory_mb: int) -> Platform:
+    """The platform as a stack with `memory_mb` of instance memory is billed: that memory and the CPU it comes with
+    (Lambda: memory / 1769 MB of a vCPU; Cloud Run functions: the memory tier's vCPU; Flex Consumption: CPU
+    proportional to the instance size, one vCPU per 2048 MB assumed as in bench.prices)."""
+    if platform.cloud == "aws":
+        vcpu, cpu_share = 0.0, memory_mb / LAMBDA_MB_PER_VCPU
+    elif platform.cloud == "gcp":
+        vcpu = cpu_share = GCP_MEMORY_VCPU[memory_mb]
+    else:
+        vcpu, cpu_share = 0.0, memory_mb / AZURE_MB_PER_VCPU
+    product = f"{platform.product.split(',')[0]}, {memory_mb} MB"
+    return replace(platform, product=product, memory_gb=memory_mb / 1024, vcpu=vcpu, cpu_share=cpu_share)

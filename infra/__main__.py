@@ -22,7 +22,9 @@ COMPONENTS = {"gcp": GcpFunction, "aws": AwsFunction, "azure": AzureFunction}
 
 def main(build_package: Callable[..., Package]) -> None:
     stack = config.load()
-    package = build_package(stack.cloud, arch=stack.architecture)
+    package = build_package(stack.cloud, arch=stack.architecture, model_dir=config.model_path(stack))
+    # The model the package bakes decides the memory (or, configured, must fit in it): before any resource exists.
+    stack = config.fit_to_model(stack, package.model)
     # Every name comes from the stack's prefix (infra/naming.py).
     function = COMPONENTS[stack.cloud](stack, package)
     pulumi.export("url", function.url)

@@ -22,6 +22,16 @@ Facts relied on:
   "decreases account's UnreservedConcurrentExecution below its minimum value of [10]"); `infra.preflight`
   checks that before anything is created.
 - `source_code_hash` is the base64 sha256 of the package (Pulumi/Terraform aws_lambda_function docs).
+- A package over 50 MiB zipped cannot be uploaded directly ("50 MB (zipped, when uploading through the Lambda API
+  or SDKs). Upload larger files with Amazon S3.": docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html;
+  infra.bundle decides, `Package.upload_through_storage`). It goes to an object in a bucket this stack owns, which
+  must be "in the same AWS Region as your function" (FunctionCode.S3Bucket, docs.aws.amazon.com/lambda/latest/api/
+  API_FunctionCode.html): private (all four public-access blocks, ACLs disabled by BucketOwnerEnforced),
+  encrypted (SSE-S3) and content-named (`<sha256>.zip`: a new package is a new object, so the function redeploys
+  and no versioning is needed). Lambda copies the object when the function is created or updated, with the
+  *caller's* permissions ("please make sure your request credentials have permission to GetObject for
+  <bucket>/<key>", the CreateFunction error in awslabs/lambda-streams-to-firehose#21): the function's role gets
+  no S3 permission; the deploying identity needs the bucket's (docs/ci.md).
 """
 
 from __future__ import annotations
@@ -88,6 +98,44 @@ def lambda_code_hash(sha256_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
+def package_code(names: Names, package: Package, parent: pulumi.Resource) -> dict:
+    """The function's code arguments: the zip itself when Lambda takes it directly, else the bucket and key of the
+    private, encrypted object this stack uploads it to (see the module docstring)."""
+    if not package.upload_through_storage:
+        return {"code": pulumi.FileArchive(str(package.zip_path))}
+    child = pulumi.ResourceOptions(parent=parent)
+    # Auto-named from the logical name, so the bucket's name starts with the stack's prefix (docs/ci.md scopes the
+    # deploying identity's S3 grants to `<prefix>-code-*`); force_destroy: `pulumi destroy` empties it first.
+    bucket = aws.s3.Bucket(names.child("code"), force_destroy=True, opts=child)
+    private = aws.s3.BucketPublicAccessBlock(
+        names.child("code-private"),
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    owner = aws.s3.BucketOwnershipControls(
+        names.child("code-owner"), bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+    )
+    encrypted = aws.s3.BucketServerSideEncryptionConfiguration(
+        names.child("code-encrypted"),
+        bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+        opts=child,
+    )
+    code = aws.s3.BucketObjectv2(
+        names.child("code-object"),
+        bucket=bucket.id,
+        key=f"{package.sha256}.zip",
+        source=pulumi.FileAsset(str(package.zip_path)),
+        server_side_encryption="AES256",
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[private, owner, encrypted]),
+    )
+    return {"s3_bucket": bucket.id, "s3_key": code.key}
+
+
 class AwsFunction(pulumi.ComponentResource):
     """Everything tinyllm needs on AWS; `url` is the Function URL."""
 
@@ -127,7 +175,7 @@ class AwsFunction(pulumi.ComponentResource):
             runtime=RUNTIME,
             handler=HANDLER,
             architectures=[stack.architecture],
-            code=pulumi.FileArchive(str(package.zip_path)),
+            **package_code(names, package, self),
             source_code_hash=lambda_code_hash(package.sha256),
             role=role.arn,
             memory_size=stack.memory_mb,

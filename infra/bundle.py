@@ -1,9 +1,9 @@
 """Build the deployable package for one cloud: dist/<cloud>/ and its byte-reproducible dist/<cloud>.zip.
 
-    python -m infra.bundle gcp|aws|azure [--arch arm64|x86_64]      (make bundle CLOUD=...)
+    python -m infra.bundle gcp|aws|azure [--arch arm64|x86_64] [--model-dir DIR]      (make bundle CLOUD=...)
 
-The Pulumi program calls `build(cloud, arch=...)` and uploads `Bundle.zip_path`, named by `Bundle.sha256`.
-A package holds, and holds only:
+The Pulumi program calls `build(cloud, arch=..., model_dir=...)` and uploads `Bundle.zip_path`, named by
+`Bundle.sha256`. A package holds, and holds only:
   - the cloud's adapter where its platform looks for it (TARGETS below);
   - `core/`, the serving package, copied whole: whatever is in core/ ships, and nothing else of this repository
     does (the developer tools live in functions/devtools, see docs/architecture.md);
@@ -11,9 +11,13 @@ A package holds, and holds only:
     `core/` first and checks every file against the manifest's sha256 when the function cold-starts;
   - the pinned runtime dependencies, as the platform wants them: a requirements.txt that Cloud Run functions
     installs at deploy time (GCP), or wheels for the target runtime vendored in the package (AWS, Azure).
-The model comes from artifacts/model/, trained first when its manifest does not match the corpus and the
-training config, so a fresh clone can deploy. Same inputs, same bytes: entries are sorted and carry a fixed
-timestamp and mode, so an unchanged package never makes Pulumi redeploy.
+The model: `--model-dir DIR` (the stack's `tinyllm:modelDir`) is baked as it is, never retrained, and must hold a
+valid manifest (infra.model_info); without it, artifacts/model/, trained first when its manifest does not match
+the corpus and the training config, so a fresh clone can deploy. Each cloud's documented package limits
+(LIMITS) are enforced, and a refusal names the model, its packing and the limit. Same inputs, same bytes:
+entries are sorted and carry a fixed timestamp and mode, so an unchanged package never makes Pulumi redeploy.
+Exit status: 0 built; 2 refused (a bad model directory, a package over a limit, the default model failed to
+train); 1 pip could not fetch the pinned dependencies.
 """
 
 from __future__ import annotations
@@ -31,24 +35,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bundle_deps import ARCH_TO_MACHINE, DependencyError, Runtime, install
+from infra.model_info import DEFAULT_MODEL_DIR, REPO_ROOT, ModelDirError, ModelInfo, read_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DIST = REPO_ROOT / "dist"
-MODEL_DIR = REPO_ROOT / "artifacts" / "model"
+MODEL_DIR = DEFAULT_MODEL_DIR  # the default model (bench.runtime compares against it)
 SERVING_PACKAGE = REPO_ROOT / "core"
 BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.pyc")  # what running the code writes, not the code
 # The serving path's whole closure: tokenizers declares huggingface-hub, used only to download models, not here.
 SERVING_PINS = ("numpy==2.4.6", "tokenizers==0.23.3")
 MIB = 1024 * 1024
-# Lambda's hard limits for a .zip uploaded directly: 50 MB zipped, 250 MB unzipped
-# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); checked for every cloud.
-MAX_ZIPPED, MAX_UNZIPPED = 50 * MIB, 250 * MIB
-AIM_ZIPPED, AIM_UNZIPPED = 25 * MIB, 100 * MIB
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
 class BundleError(Exception):
     """The package cannot be built, or is too large to deploy."""
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """One cloud's documented limits on a package, in bytes; None where the platform documents none."""
+
+    unzipped: int | None  # the package's contents
+    direct_upload: int | None  # zipped; a larger package is uploaded to object storage first (AWS: S3)
+    source: str
+
+
+LIMITS = {
+    # "Deployment package (.zip file archive) size: 50 MB (zipped, when uploading through the Lambda API or SDKs).
+    # Upload larger files with Amazon S3. 250 MB: the maximum size of the contents of a deployment package,
+    # including layers and custom runtimes (unzipped)." GetAccountSettings reports them in bytes as
+    # CodeSizeZipped 52428800 and CodeSizeUnzipped 262144000 (MiB), the unit used here.
+    "aws": SizeLimits(250 * MIB, 50 * MIB, "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"),
+    # Cloud Run functions' quotas list "Max deployment size" as 100 MB compressed / 500 MB uncompressed for 1st
+    # gen and "N/A" for 2nd gen (what infra/gcp.py deploys): no package limit; instance memory bounds the model.
+    "gcp": SizeLimits(None, None, "https://cloud.google.com/functions/quotas"),
+    # Flex Consumption deploys one package to a blob container (learn.microsoft.com/azure/azure-functions/
+    # flex-consumption-plan#deployment); Microsoft's service limits (learn.microsoft.com/azure/azure-functions/
+    # functions-scale#service-limits) state no package size for it, and none was found in its deployment pages:
+    # no package limit is enforced; instance memory (at most 4096 MB) bounds the model.
+    "azure": SizeLimits(None, None, "https://learn.microsoft.com/azure/azure-functions/functions-scale#service-limits"),
+}
+AIM_ZIPPED, AIM_UNZIPPED = 25 * MIB, 100 * MIB  # the default model's packages stay far below every limit
 
 
 @dataclass(frozen=True)
@@ -91,14 +118,23 @@ class Bundle:
     directory: Path  # dist/<cloud>/ (the unpacked package)
     zip_path: Path  # dist/<cloud>.zip (byte-reproducible)
     sha256: str  # hex sha256 of the zip
-    zipped_bytes: int = 0
-    unzipped_bytes: int = 0
+    zipped_bytes: int
+    unzipped_bytes: int
+    model: ModelInfo  # the model baked into model/
+
+    @property
+    def upload_through_storage(self) -> bool:
+        """Too large to upload directly: the cloud takes it from an object the stack uploads first (AWS: S3)."""
+        limit = LIMITS[self.cloud].direct_upload
+        return limit is not None and self.zipped_bytes > limit
 
     def summary(self) -> str:
+        limits = LIMITS[self.cloud]
+        limit = f"limit {limits.unzipped // MIB} MiB unzipped" if limits.unzipped else "no documented size limit"
+        route = " (over the direct upload limit: deployed through S3)" if self.upload_through_storage else ""
         return (
-            f"{self.zip_path}: {self.zipped_bytes / MIB:.1f} MiB zipped, {self.unzipped_bytes / MIB:.1f} MiB "
-            f"unzipped (aim <= {AIM_ZIPPED // MIB} / {AIM_UNZIPPED // MIB}, limit {MAX_ZIPPED // MIB} / "
-            f"{MAX_UNZIPPED // MIB})\nsha256 {self.sha256}"
+            f"{self.zip_path}: {self.zipped_bytes / MIB:.1f} MiB zipped{route}, {self.unzipped_bytes / MIB:.1f} "
+            f"MiB unzipped ({limit})\n{self.model.describe()}\nsha256 {self.sha256}"
         )
 
 
@@ -119,6 +155,15 @@ def ensure_model() -> Path:
     if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
         raise BundleError(f"training the model failed: {' '.join(command)}")
     return MODEL_DIR
+
+
+def model_to_bake(model_dir: Path | None) -> ModelInfo:
+    """The model a package bakes: `model_dir` as it is (never retrained), else artifacts/model/ (trained if stale);
+    verified against its manifest either way."""
+    try:
+        return read_model(ensure_model() if model_dir is None else model_dir)
+    except ModelDirError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def copy_model(model_dir: Path, dest: Path) -> None:
@@ -167,37 +212,41 @@ def write_zip(root: Path, zip_path: Path) -> tuple[str, int]:
     return hashlib.sha256(zip_path.read_bytes()).hexdigest(), unzipped
 
 
-def check_budget(zip_path: Path, zipped: int, unzipped: int) -> None:
-    """Refuse a package that Lambda would refuse (the same ceiling for every cloud: none needs more)."""
-    if zipped > MAX_ZIPPED or unzipped > MAX_UNZIPPED:
-        try:  # dist/<cloud>/model/, just zipped
-            manifest = json.loads((zip_path.with_suffix("") / "model" / "manifest.json").read_text(encoding="utf-8"))
-            preset = manifest.get("train_config", {}).get("preset", "unknown")
-        except (OSError, ValueError):
-            preset = "unknown"
+def check_limits(cloud: str, model: ModelInfo, unzipped: int) -> None:
+    """Refuse a package the cloud would refuse, naming the model, its packing and the limit."""
+    limits = LIMITS[cloud]
+    if limits.unzipped is not None and unzipped > limits.unzipped:
         raise BundleError(
-            f"{zip_path} is {zipped / MIB:.1f} MiB zipped, {unzipped / MIB:.1f} MiB unzipped: over "
-            f"the limit of {MAX_ZIPPED // MIB} MiB zipped / {MAX_UNZIPPED // MIB} MiB unzipped "
-            f"(Lambda refuses it) with a model of preset {preset!r}; train a smaller preset "
-            "(python -m train --preset tiny|small) or look for a dependency that does not belong on "
-            "the serving path"
+            f"the {cloud} package with {model.describe()} is {unzipped / MIB:.1f} MiB unzipped, over the limit of "
+            f"{limits.unzipped // MIB} MiB unzipped ({limits.source}); deploy a smaller model or a tighter "
+            "packing (python -m train.convert --dtype fp16|int8)"
         )
 
 
-def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, dist: Path = DIST) -> Bundle:
+def build(
+    cloud: str,
+    *,
+    arch: str = "arm64",
+    runtime: Runtime | None = None,
+    dist: Path = DIST,
+    model_dir: Path | None = None,
+) -> Bundle:
     """Build dist/<cloud>/, dist/<cloud>.zip and dist/<cloud>.zip.sha256 for the cloud's runtime.
 
     `arch` only matters for aws. `runtime` overrides the target runtime (the smoke tests build for this
-    interpreter and machine); `dist` the output directory.
+    interpreter and machine); `dist` the output directory; `model_dir` the model to bake (default: artifacts/model/,
+    trained if stale). A package over the cloud's limits is refused before anything is written to `dist`.
     """
     if cloud not in TARGETS:
         raise BundleError(f"cloud must be one of {sorted(TARGETS)}, not {cloud!r}")
     runtime = runtime or target_runtime(cloud, arch)
-    model_dir = ensure_model()
+    model = model_to_bake(model_dir)
+    check_limits(cloud, model, model.file_bytes)  # the model alone may pass the limit: refused before any copy
     dist.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{cloud}-staging-", dir=dist))
     try:
-        assemble(cloud, runtime, model_dir, staging)
+        assemble(cloud, runtime, model.directory, staging)
+        check_limits(cloud, model, sum(path.stat().st_size for _, path in package_files(staging)))
     except BaseException:
         shutil.rmtree(staging)
         raise
@@ -207,10 +256,8 @@ def build(cloud: str, *, arch: str = "arm64", runtime: Runtime | None = None, di
     directory.chmod(0o755)
     zip_path = dist / f"{cloud}.zip"
     sha256, unzipped = write_zip(directory, zip_path)
-    zipped = zip_path.stat().st_size
-    check_budget(zip_path, zipped, unzipped)
     (dist / f"{cloud}.zip.sha256").write_text(f"{sha256}  {zip_path.name}\n", encoding="utf-8")
-    return Bundle(cloud, directory, zip_path, sha256, zipped, unzipped)
+    return Bundle(cloud, directory, zip_path, sha256, zip_path.stat().st_size, unzipped, model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,10 +269,19 @@ def main(argv: list[str] | None = None) -> int:
         default="arm64",
         help="Lambda's architecture (aws only; Cloud Run functions and Azure run x86_64)",
     )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="the model directory to bake, as it is (default: artifacts/model, trained first if stale)",
+    )
     args = parser.parse_args(argv)
     try:
-        bundle = build(args.cloud, arch=args.arch)
-    except (BundleError, DependencyError) as exc:
+        bundle = build(args.cloud, arch=args.arch, model_dir=args.model_dir)
+    except BundleError as exc:
+        print(f"infra.bundle: {exc}", file=sys.stderr)
+        return 2
+    except DependencyError as exc:
         print(f"infra.bundle: {exc}", file=sys.stderr)
         return 1
     print(bundle.summary())

@@ -4,7 +4,9 @@ Every key lives in the `tinyllm:` namespace except the region, which is read fro
 key (`gcp:region`, `aws:region`, `azure-native:location`) so the provider and the program never disagree.
 The defaults are the dataclass's own (`StackConfig`), written once; the committed Pulumi.<stack>.yaml files
 repeat the important ones. `from_values` parses raw config strings, so the program (through `load`) and
-`python -m infra.preflight` (from `pulumi config --json` or the stack file) apply the same rules.
+`python -m infra.preflight` (from `pulumi config --json` or the stack file) apply the same rules. The instance
+memory's default follows the model the stack deploys (`tinyllm:modelDir`, else artifacts/model/; infra.memory),
+and a configured `tinyllm:memoryMb` too small for that model is refused, before any resource.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from typing import Protocol, TypeVar
 
 import pulumi
 
+from infra.memory import AZURE_INSTANCE_MEMORY_MB, GCP_MEMORY_VCPU, LAMBDA_MEMORY_MB, default_memory_mb, memory_problem
+from infra.model_info import DEFAULT_MODEL_DIR, MANIFEST, REPO_ROOT, ModelDirError, ModelInfo, read_model
 from infra.naming import NAME_PREFIX_RULE, STORAGE_ACCOUNT_NAME_MAX, valid_name_prefix
 
 CLOUDS = ("gcp", "aws", "azure")
 REGION_KEYS = {"gcp": ("gcp", "region"), "aws": ("aws", "region"), "azure": ("azure-native", "location")}
 AWS_ARCHITECTURES = ("arm64", "x86_64")
-# Flex Consumption only offers these instance sizes (MB).
-AZURE_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 # A Log Analytics workspace keeps data 30 to 730 days (a shorter workspace retention is only for the legacy free tier).
 # Source: learn.microsoft.com/azure/azure-monitor/logs/data-retention-configure ("By default, all tables in a Log
 # Analytics workspace retain data for 30 days"; "up to two years").
@@ -46,14 +48,20 @@ POLICY_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:policy/([\w+=,.@-]+/)
 
 
 class Package(Protocol):
-    """What a cloud component needs from infra.bundle.Bundle: the zip and its content hash (read-only, as the
-    frozen Bundle has them)."""
+    """What a cloud component needs from infra.bundle.Bundle: the zip, its content hash, the model it bakes and
+    whether it is too large to upload directly (read-only, as the frozen Bundle has them)."""
 
     @property
     def zip_path(self) -> Path: ...
 
     @property
     def sha256(self) -> str: ...
+
+    @property
+    def model(self) -> ModelInfo: ...
+
+    @property
+    def upload_through_storage(self) -> bool: ...
 
 
 class ConfigError(ValueError):
@@ -76,7 +84,8 @@ class StackConfig:
     cloud: str
     region: str
     name_prefix: str = "tinyllm"
-    memory_mb: int = 1024
+    memory_mb: int = 0  # 0: chosen from the model (fit_to_model); set, it must be enough for the model
+    model_dir: str = ""  # the model directory to deploy, relative to the repository; empty: artifacts/model
     timeout_seconds: int = 60
     # The cost cap. AWS only: 0 means no reserved concurrency and so no cap (the policy pack refuses it unless
     # its `allowUncapped` is set); GCP and Azure need at least 1.
@@ -114,6 +123,7 @@ class StackConfig:
 CONFIG_KEYS = {
     "name_prefix": "namePrefix",
     "memory_mb": "memoryMb",
+    "model_dir": "modelDir",
     "timeout_seconds": "timeoutSeconds",
     "max_instances": "maxInstances",
     "public": "public",
@@ -169,7 +179,35 @@ def from_values(get: Callable[[str], str | None], *, api_key: pulumi.Output[str]
             values[attribute] = _parse(key, raw, DEFAULTS[attribute])
     stack = StackConfig(cloud=cloud, region=region, api_key=api_key, **values)
     validate(stack)
-    return stack
+    model = stack_model(stack)
+    return stack if model is None else fit_to_model(stack, model)
+
+
+def model_path(stack: StackConfig) -> Path | None:
+    """The configured model directory (relative paths from the repository root), or None for the default."""
+    return REPO_ROOT / stack.model_dir if stack.model_dir else None
+
+
+def stack_model(stack: StackConfig) -> ModelInfo | None:
+    """The model the stack deploys, as far as its files tell (sizes, not sha256s: the bundle verifies those); None
+    when it is the default model and that is not trained yet (`pulumi up` trains it, then fits the memory)."""
+    path = model_path(stack)
+    if path is None and not (DEFAULT_MODEL_DIR / MANIFEST).is_file():
+        return None
+    try:
+        return read_model(path or DEFAULT_MODEL_DIR, verify=False)
+    except ModelDirError as exc:
+        key = "tinyllm:modelDir" if path else "the default model (artifacts/model)"
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def fit_to_model(stack: StackConfig, model: ModelInfo) -> StackConfig:
+    """The stack with its memory chosen for the model (tinyllm:memoryMb unset), or checked against it (set)."""
+    memory_mb = stack.memory_mb or default_memory_mb(stack.cloud, model) or 0
+    problem = memory_problem(stack.cloud, memory_mb, model)
+    if problem:
+        raise ConfigError(problem)
+    return dataclasses.replace(stack, memory_mb=memory_mb)
 
 
 def load() -> StackConfig:
@@ -222,6 +260,7 @@ def validate(stack: StackConfig) -> None:
         )
     if stack.iam_wait_seconds < 0:
         raise ConfigError("tinyllm:iamWaitSeconds must be 0 (no wait) or more")
+    validate_memory(stack)
     if stack.cloud == "aws":
         if stack.architecture not in AWS_ARCHITECTURES:
             raise ConfigError(f"tinyllm:architecture must be one of {AWS_ARCHITECTURES}")
@@ -230,11 +269,22 @@ def validate(stack: StackConfig) -> None:
             # also send `Authorization: Bearer <key>`: the function would be unreachable.
             raise ConfigError("tinyllm:apiKey needs tinyllm:public=true on AWS (IAM auth already guards it)")
     if stack.cloud == "azure":
-        if stack.memory_mb not in AZURE_INSTANCE_MEMORY_MB:
-            raise ConfigError(f"tinyllm:memoryMb on Azure Flex Consumption must be one of {AZURE_INSTANCE_MEMORY_MB}")
         low, high = AZURE_LOG_RETENTION_DAYS
         if not low <= stack.log_retention_days <= high:
             raise ConfigError(f"tinyllm:logRetentionDays on Azure (Log Analytics) must be {low} to {high} days")
+
+
+def validate_memory(stack: StackConfig) -> None:
+    """A configured memory size must be one the cloud offers (0, the default, is chosen from the model)."""
+    if stack.memory_mb == 0:
+        return
+    low, high = LAMBDA_MEMORY_MB
+    if stack.cloud == "aws" and not low <= stack.memory_mb <= high:
+        raise ConfigError(f"tinyllm:memoryMb on Lambda must be {low} to {high} (MB)")
+    if stack.cloud == "gcp" and not 0 < stack.memory_mb <= max(GCP_MEMORY_VCPU):
+        raise ConfigError(f"tinyllm:memoryMb on Cloud Run functions must be 1 to {max(GCP_MEMORY_VCPU)} (MiB)")
+    if stack.cloud == "azure" and stack.memory_mb not in AZURE_INSTANCE_MEMORY_MB:
+        raise ConfigError(f"tinyllm:memoryMb on Azure Flex Consumption must be one of {AZURE_INSTANCE_MEMORY_MB}")
 
 
 def validate_service_accounts(stack: StackConfig) -> None:

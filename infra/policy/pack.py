@@ -102,7 +102,8 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
         StackValidationPolicy(
             name=STACK_POLICY,
             description="Every grant is on this stack's own log group, function, bucket, repository, Cloud Run "
-            "service or storage account, and to this stack's own identity.",
+            "service or storage account, and to this stack's own identity; every S3 bucket is private and "
+            "encrypted, and the only source of a function's code.",
             validate=_validate_stack,
             enforcement_level=EnforcementLevel.MANDATORY,
         ),

@@ -12,7 +12,9 @@ Two levels, because a grant is only least privilege if it is on *this stack's ow
   policies and public principals outside the three documented public grants are violations.
 - `ownership_violations(resources)`: with the whole stack in view (a StackValidationPolicy), each grant's target
   must be one of this stack's own resources (log group, function, bucket, repository, Cloud Run service,
-  storage account) and its grantee one of this stack's own identities. No name patterns.
+  storage account) and its grantee one of this stack's own identities. No name patterns. Each S3 bucket (where a
+  package too large for a direct Lambda upload goes) has its public-access blocks, ACLs disabled and default
+  encryption, and a function's code comes from no other bucket (`bucket_violations`).
 
 Props use the engine's camelCase names (inputs for `violations`, a stack's outputs for ownership).
 `allow_public` is the one switch that permits public access (the stack's `tinyllm:public`; the pack's
@@ -346,6 +348,20 @@ def grant_violations(grant: Grant, allow_public: bool) -> list[str]:
     return problems
 
 
+# S3, where a package too large for a direct Lambda upload goes (infra/aws.py): a private, encrypted bucket.
+S3_BUCKETS = {"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"}
+S3_OBJECTS = {"aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"}
+S3_ACLS = {"aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"}
+S3_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+S3_PUBLIC_ACCESS_BLOCKS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+S3_SSE_ALGORITHMS = {"AES256", "aws:kms", "aws:kms:dsse"}
+S3_BUCKET_SETTINGS = {  # the settings every bucket needs, each its own resource naming the bucket
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "a public access block with all four on",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "ACLs disabled (BucketOwnerEnforced)",
+    S3_ENCRYPTION: "default encryption",
+}
+
+
 def setting_violations(resource_type: str, props: dict, allow_public: bool, allow_uncapped: bool = False) -> list[str]:
     """Non-IAM safety settings: private storage, HTTPS, cost caps, auth on the endpoint."""
     problems = []
@@ -383,6 +399,26 @@ def setting_violations(resource_type: str, props: dict, allow_public: bool, allo
         )
     elif resource_type == "aws:lambda/functionUrl:FunctionUrl":
         require(allow_public or props.get("authorizationType") == "AWS_IAM", "Function URL must use AWS_IAM auth")
+    elif resource_type in S3_BUCKETS:
+        require(props.get("acl") in (None, "private"), "S3 bucket must not carry a canned ACL other than private")
+        require(not props.get("website"), "S3 bucket must not serve a website")
+    elif resource_type == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
+        require(all(props.get(flag) is True for flag in S3_PUBLIC_ACCESS_BLOCKS), "S3 public access block: all four on")
+    elif resource_type in S3_ACLS:
+        problems.append("S3 ACLs stay disabled (BucketOwnerEnforced): no bucket ACL resource")
+    elif resource_type == "aws:s3/bucketOwnershipControls:BucketOwnershipControls":
+        require(
+            (props.get("rule") or {}).get("objectOwnership") == "BucketOwnerEnforced",
+            "S3 object ownership must be BucketOwnerEnforced (ACLs disabled)",
+        )
+    elif resource_type == S3_ENCRYPTION:
+        algorithms = [
+            (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
+            for rule in props.get("rules") or []
+        ]
+        require(bool(algorithms) and set(algorithms) <= S3_SSE_ALGORITHMS, "S3 bucket must encrypt objects by default")
+    elif resource_type in S3_OBJECTS:
+        require(props.get("acl") in (None, "private"), "S3 object must not carry a canned ACL other than private")
     elif resource_type == "azure-native:storage:StorageAccount":
         require(props.get("allowSharedKeyAccess") is False, "storage account must disable shared key access")
         require(props.get("allowBlobPublicAccess") is False, "storage account must disallow public blobs")
@@ -523,11 +559,32 @@ def _grantee_is_owned(grant: Grant, owned: Owned, resource: Resource) -> bool:
     return False
 
 
+def bucket_violations(resources: list[Resource]) -> list[str]:
+    """Every S3 bucket of the stack has its four public-access blocks on, ACLs disabled and default encryption (each
+    a resource of its own, naming the bucket), and a Lambda's code comes from none but this stack's own buckets."""
+    settled: dict[str, set[str]] = {}  # setting type -> the buckets it is rightly set on
+    for r in resources:
+        if r.type in S3_BUCKET_SETTINGS and not setting_violations(r.type, r.props, allow_public=False):
+            settled.setdefault(r.type, set()).add(str(known(r.props.get("bucket"), "the bucket a setting is on")))
+    buckets = {str(known(r.props.get("id"), "the bucket's name")) for r in resources if r.type in S3_BUCKETS}
+    problems = []
+    for bucket in sorted(buckets):
+        for kind, what in S3_BUCKET_SETTINGS.items():
+            if bucket not in settled.get(kind, set()):
+                problems.append(f"S3 bucket {bucket} lacks {what}")
+    for r in resources:
+        source = r.props.get("s3Bucket") if r.type == "aws:lambda/function:Function" else None
+        if source is not None and str(known(source, "the function's code bucket")) not in buckets:
+            problems.append(f"{r.name}: its code comes from S3 bucket {source}, which is not this stack's own")
+    return problems
+
+
 def ownership_violations(resources: Iterable[Resource]) -> list[str]:
-    """Each allow-listed grant must be on this stack's own resource and to this stack's own identity."""
+    """Each allow-listed grant must be on this stack's own resource and to this stack's own identity; each S3 bucket
+    private and encrypted, and the only source of a function's code (bucket_violations)."""
     resources = list(resources)
     owned = Owned.of(resources)
-    problems = []
+    problems = bucket_violations(resources)
     for resource in resources:
         for grant in grants(resource.type, resource.props):
             if (grant.permission, grant.scope_kind) not in ALLOWED_GRANTS.get(grant.cloud, {}):

@@ -2,10 +2,11 @@
 anything is created, that a first `pulumi up --stack STACK` can succeed, and print one line per problem with its fix.
 
 Checks: the Pulumi CLI is installed and logged in; the stack's configuration passes the program's own validation
-(infra.config); the stack's cloud has credentials (and whose they are); then per cloud: AWS (boto3) account
-concurrency leaves room for `maxInstances`; GCP (google-auth + the Service Usage REST API) the project is set and
-the program's APIs are enabled; Azure (the `az` CLI the deploy needs anyway + the ARM REST API) a subscription is
-selected and the resource providers are registered. Exit status 0: nothing found; 1: at least one problem.
+(infra.config: the model the stack deploys must fit its instance memory, too); the stack's cloud has credentials
+(and whose they are); then per cloud: AWS (boto3) account concurrency leaves room for `maxInstances`; GCP
+(google-auth + the Service Usage REST API) the project is set and the program's APIs are enabled; Azure (the `az`
+CLI the deploy needs anyway + the ARM REST API) a subscription is selected and the resource providers are
+registered. Exit status 0: nothing found; 1: at least one problem.
 
 Instance metadata servers are not probed (a laptop or CI runner has none, and probing one is a network call to an
 address outside this machine): on a cloud VM that relies on them, set AWS_EC2_METADATA_DISABLED=false, or point

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from infra.config import ConfigError, from_values
+from infra.config import ConfigError, from_values, stack_model
 from infra.preflight import Report, aws, azure, gcp, one_line, stack_config
 
 CLOUD_CHECKS = {"aws": aws.check, "gcp": gcp.check, "azure": azure.check}
@@ -22,6 +22,11 @@ def run(stack: str) -> Report:
         report.problem(f"stack {stack}: {error}", f"fix it with `pulumi config set ... --stack {stack}`")
         return report
     report.good(f"stack {stack}: {config.cloud} in {config.region}, configuration valid")
+    model = stack_model(config)  # read by from_values too, which refused a memory too small for it
+    if model is None:
+        report.good("model: artifacts/model is not trained yet; `pulumi up` trains it, then sizes the memory for it")
+    else:
+        report.good(f"model: {model.describe()} needs {model.required_mb} MB; instance memory {config.memory_mb} MB")
     CLOUD_CHECKS[config.cloud](config, values, report)
     return report
 

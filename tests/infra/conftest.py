@@ -1,7 +1,11 @@
 """Fixtures for tests/infra: `run_stack` runs the Pulumi program (infra/__main__.py's `main`) under Pulumi mocks,
-with a fixture package passed in as the package builder (see infra_mocks.py)."""
+with a fixture package passed in as the package builder (see infra_mocks.py): it bakes the stack's
+`tinyllm:modelDir` when one is configured (read, not built), else a model of the default's size; with
+`upload_through_storage=True` it stands for a package over Lambda's direct-upload limit."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -12,13 +16,14 @@ from infra.__main__ import main
 
 @pytest.fixture
 def run_stack(tmp_path, monkeypatch):
-    def run(stack: str, secrets: dict | None = None, **overrides) -> Deployment:
+    def run(
+        stack: str, secrets: dict | None = None, *, upload_through_storage: bool = False, **overrides
+    ) -> Deployment:
         deployment = Deployment()
-        package = make_package(tmp_path, stack)
 
-        def build_package(cloud: str, *, arch: str = "arm64"):
+        def build_package(cloud: str, *, arch: str = "arm64", model_dir: Path | None = None):
             assert cloud == stack, f"the program asked for a {cloud} package on the {stack} stack"
-            return package
+            return make_package(tmp_path, stack, model_dir, upload_through_storage)
 
         monkeypatch.setattr(pulumi, "export", lambda key, value: deployment.outputs.__setitem__(key, value))
         config = stack_config(stack, {f"tinyllm:{k}": v for k, v in overrides.items()})

@@ -19,6 +19,8 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks, rpc
 
+from infra.model_info import ModelInfo, gpt2_parameters, read_model
+
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 ACCOUNT_ID = "123456789012"
 GCP_PROJECT_NUMBER = "314159265358"
@@ -31,6 +33,12 @@ class FixturePackage:
     directory: Path
     zip_path: Path
     sha256: str
+    model: ModelInfo
+    upload_through_storage: bool = False
+
+
+# The default model's shape (train.config's default preset, tiny), as infra.model_info describes a model.
+DEFAULT_MODEL = {"vocab_size": 1024, "n_positions": 256, "n_embd": 128, "n_layer": 1}
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ def _computed(type_: str, name: str, inputs: dict) -> dict:
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "name": name}
     if type_ == "aws:lambda/function:Function":
         return {"arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:{inputs['name']}"}
+    if type_ == "aws:s3/bucket:Bucket":  # auto-named: the logical name and a random suffix
+        return {"id": f"{name}-4f2a9c1", "bucket": f"{name}-4f2a9c1", "arn": f"arn:aws:s3:::{name}-4f2a9c1"}
     if type_ == "aws:lambda/functionUrl:FunctionUrl":
         return {"functionUrl": "https://abc123.lambda-url.eu-west-1.on.aws/"}
     if type_ == "gcp:serviceaccount/account:Account":
@@ -184,10 +194,21 @@ def stack_config(stack: str, overrides: dict | None = None) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
-def make_package(directory: Path, cloud: str) -> FixturePackage:
-    """A small real zip: test data standing in for dist/<cloud>.zip."""
+def make_package(
+    directory: Path, cloud: str, model_dir: Path | None = None, upload_through_storage: bool = False
+) -> FixturePackage:
+    """A small real zip: test data standing in for dist/<cloud>.zip, baking `model_dir` (read, not copied) or a
+    model of the default's size."""
     zip_path = directory / f"{cloud}.zip"
     with zipfile.ZipFile(zip_path, "w") as archive:
         # A fixed timestamp: the same fixture bytes (and sha256) on every run, like the real bundle.
         archive.writestr(zipfile.ZipInfo("README.txt", date_time=(2024, 1, 1, 0, 0, 0)), f"fixture for {cloud}\n")
-    return FixturePackage(cloud, directory, zip_path, hashlib.sha256(zip_path.read_bytes()).hexdigest())
+    if model_dir is not None:
+        model = read_model(model_dir, verify=False)
+    else:
+        weights = 4 * gpt2_parameters(DEFAULT_MODEL)
+        model = ModelInfo(
+            directory / "model", "tinyllm", "fp32", weights // 4, weights + 10_000, weights, **DEFAULT_MODEL
+        )
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    return FixturePackage(cloud, directory, zip_path, digest, model, upload_through_storage)
