@@ -4,6 +4,7 @@ command runnable from the repository root."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -11,6 +12,8 @@ import sys
 
 import pytest
 from workflow_files import DOCS, ROOT
+
+from infra.naming import Names
 
 sys.path.insert(0, str(ROOT / "tests" / "infra"))
 from parliament_compat import analyze_policy_string
@@ -102,8 +105,12 @@ def test_the_boundary_allows_at_most_writing_the_functions_own_logs(aws_policies
 
 
 def test_each_environment_has_its_own_state_and_key_and_preview_only_reads(aws_policies):
-    def writes(policy):
-        return {s["Resource"] for s in statements(policy, "s3:PutObject") if s["Effect"] == "Allow"}
+    def writes(policy):  # to the state bucket (the code buckets are the next test's)
+        return {
+            s["Resource"]
+            for s in statements(policy, "s3:PutObject")
+            if s["Effect"] == "Allow" and "my-tinyllm-state" in s["Resource"]
+        }
 
     production, pr_stacks, preview = (aws_policies[n] for n in ("deploy-production", "deploy-pr-stacks", "preview"))
     assert writes(pr_stacks) == {"arn:aws:s3:::my-tinyllm-state/pr-stacks/*"}
@@ -114,6 +121,31 @@ def test_each_environment_has_its_own_state_and_key_and_preview_only_reads(aws_p
     assert {s["Resource"] for s in statements(pr_stacks, "kms:Decrypt")} == {PR_KEY}
     ((secrets,),) = [[s for s in preview["Statement"] if s["Sid"] == "Secrets"]]
     assert (secrets["Action"], secrets["Resource"]) == (["kms:Decrypt"], KEY)
+
+
+@pytest.mark.parametrize(
+    "role,prefix,other", [("deploy-production", "tinyllm", "tinyllmpr7"), ("deploy-pr-stacks", "tinyllmpr7", "tinyllm")]
+)
+def test_a_deploying_role_writes_only_its_own_stacks_code_buckets(aws_policies, role, prefix, other):
+    # The program auto-names the bucket from Names.child("code"); Pulumi appends "-" and a random suffix.
+    def granted(resource: str) -> set[str]:
+        return {
+            a
+            for s in aws_policies[role]["Statement"]
+            if s["Effect"] == "Allow"
+            and s["Resource"].startswith("arn:aws:s3:::")
+            and "state" not in s["Resource"]
+            and fnmatch.fnmatchcase(resource, s["Resource"])
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+
+    own, others = (
+        f"arn:aws:s3:::{Names(prefix).child('code')}-1a2b3c4",
+        f"arn:aws:s3:::{Names(other).child('code')}-1a2b3c4",
+    )
+    assert {"s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration"} <= granted(own)
+    assert {"s3:PutObject", "s3:GetObject"} <= granted(own + "/" + "0" * 64 + ".zip")
+    assert granted(others) == set() and granted(others + "/x.zip") == set()
 
 
 def test_parliament_finds_nothing_but_the_condition_key_newer_than_its_data(aws_policies):
