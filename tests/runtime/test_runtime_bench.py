@@ -9,6 +9,7 @@ import pytest
 
 from bench import runtime
 from functions.devtools import runtimes
+from infra.bundle import BundleError
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def test_each_cold_start_ends_with_a_completion_and_is_reported_with_the_package
         assert re.search(r"\| [\d.]+ s \| [\d.]+ – [\d.]+ s \| [\d.]+ MiB \| [\d.]+ MiB \|$", line), line
 
 
-def test_a_model_dir_other_than_the_one_packages_are_built_from_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="cannot use --model-dir"):
+def test_another_model_dir_is_baked_as_it_is_so_one_that_is_not_a_model_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
         runtime.run(tmp_path, runtime.QUICK)
 
 
