@@ -122,10 +122,12 @@ def push_command(
         f"limit={try_seconds}; left=$(( deadline - $(date +%s) )); "
         f'if [ "$left" -lt "$limit" ]; then limit=$left; fi; '
         f"{push} & pid=$!; "
-        # The watchdog kills the try when its time is up; killed first (the try ended), it takes its sleep with it.
-        f'( trap \'kill $nap 2>/dev/null; exit 0\' TERM; sleep "$limit" & nap=$!; wait $nap; kill "$pid" ) '
-        f">/dev/null 2>&1 & watchdog=$!; "
-        f'wait "$pid"; status=$?; kill "$watchdog" 2>/dev/null; '
+        # The watchdog kills the try when its time is up, and ends by itself within a second of the try ending: it
+        # sleeps a second at a time while the try lives, so no long sleep can outlive it (killing a watchdog that
+        # sleeps in one piece races with its trap and leaves the sleep behind). The push waits for it.
+        f'( n=0; while [ "$n" -lt "$limit" ] && kill -0 "$pid" 2>/dev/null; do sleep 1; n=$((n + 1)); done; '
+        f'kill "$pid" 2>/dev/null ) >/dev/null 2>&1 & watchdog=$!; '
+        f'wait "$pid"; status=$?; wait "$watchdog"; '
         f'if [ "$status" -eq 0 ]; then exit 0; fi; '
         f'if [ "$try" -ge {tries} ] || [ $(( $(date +%s) + {delay} )) -ge "$deadline" ]; then '
         f'echo "{give_up}" >&2; exit "$status"; fi; '

@@ -231,16 +231,30 @@ count=$(wc -l < "{tmp_path}/calls")
     return script.parent
 
 
+def run_push(command: str, bin_dir: Path) -> subprocess.CompletedProcess:
+    """Run the push in a process group of its own; when it returns, nothing it started (a try, a watchdog, a
+    watchdog's sleep) may still be running in that group."""
+    push = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, numbered by its pid
+    )
+    stdout, stderr = push.communicate(timeout=30)  # a try that is never stopped would raise TimeoutExpired here
+    groups = subprocess.run(["ps", "-eo", "pgid=,args="], capture_output=True, text=True).stdout.splitlines()
+    left = [line for line in groups if line.split(maxsplit=1)[0] == str(push.pid)]
+    assert left == [], f"processes outlived the push: {left}"
+    return subprocess.CompletedProcess(push.args, push.returncode, stdout, stderr)
+
+
 @pytest.mark.parametrize("failures,tries,exit_code,calls", [(0, 10, 0, 1), (2, 10, 0, 3), (99, 4, 3, 4)])
 def test_the_push_retries_until_success_and_stops_after_the_last_try(tmp_path, failures, tries, exit_code, calls):
     bin_dir = fake_az(tmp_path, failures)
     command = push_command("rg", "app", "dist/azure.zip", "sub-1", tries=tries, delay=0, try_seconds=787)
-    result = subprocess.run(
-        ["/bin/sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
-    )
+    result = run_push(command, bin_dir)
     assert result.returncode == exit_code
-    # A try that ended took its watchdog with it: no `sleep 787` is left behind.
-    assert "sleep 787" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     lines = (tmp_path / "calls").read_text().splitlines()
     assert len(lines) == calls
     assert lines[0] == (
@@ -260,13 +274,7 @@ def test_a_try_that_hangs_is_stopped_and_the_whole_push_ends_at_its_deadline(tmp
     script.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/calls"\nexec sleep 600\n')
     script.chmod(0o755)
     command = push_command("rg", "app", "dist/azure.zip", "sub-1", delay=0, try_seconds=1, deadline_seconds=3)
-    result = subprocess.run(  # a try that is never stopped would raise TimeoutExpired here
-        ["/bin/sh", "-c", command],
-        env={"PATH": f"{script.parent}:/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_push(command, script.parent)
     assert result.returncode != 0
     # Ten tries are allowed, but the deadline (3 s, tries of 1 s) leaves room for four at most.
     assert 1 <= len((tmp_path / "calls").read_text().splitlines()) <= 4
