@@ -62,7 +62,7 @@ class Settings:
     shapes: tuple[str, ...]
 
 
-FULL = Settings(processes=2, warm_runs=10, shapes=SHAPES)
+FULL = Settings(processes=2, warm_runs=5, shapes=SHAPES)
 QUICK = Settings(processes=1, warm_runs=2, shapes=("tiny",))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import pytest
 from core.artifacts import load_from, sha256_file
 from core.generate import SamplingParams, generate
 from core.model import GPT2
-from core.onnx_engine import OnnxGPT2
+from core.onnx_engine import ENV_THREADS, OnnxGPT2, threads_from_env
 from functions.devtools.reference import ReferenceEngine
+from infra.bundle_deps import ONNX_PINS, model_requirements
 from train.onnx_export import export
 
 LOGIT_TOLERANCE = 1e-4  # fp32 ORT against transformers, as core.model is held to it
@@ -116,6 +118,24 @@ def test_a_session_refuses_to_run_past_the_context(random_dirs):
     session.feed(list(range(60)))
     with pytest.raises(ValueError, match="exceed the context of 64"):
         session.feed(list(range(5)))
+
+
+def test_the_thread_count_comes_from_the_environment_and_a_bad_one_is_refused(monkeypatch):
+    monkeypatch.setenv(ENV_THREADS, "2")
+    assert threads_from_env() == 2
+    monkeypatch.delenv(ENV_THREADS)
+    assert threads_from_env() is None
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(ENV_THREADS, bad)
+        with pytest.raises(ValueError, match=ENV_THREADS):
+            threads_from_env()
+
+
+def test_packages_get_onnxruntime_only_for_onnx_models_pinned_as_the_onnx_extra(random_dirs):
+    assert model_requirements(random_dirs["int8"]) == ONNX_PINS
+    assert model_requirements(random_dirs["source"]) == ()
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert tuple(pyproject["project"]["optional-dependencies"]["onnx"]) == ONNX_PINS
 
 
 LOAD_ONLY = """
