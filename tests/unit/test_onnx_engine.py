@@ -75,6 +75,21 @@ def test_int8_graph_is_smaller_than_fp32(random_dirs):
     assert int8 < 0.35 * fp32  # int8 weights plus a scale per column; the tied embedding is stored once
 
 
+def weight_scale_shapes(model_dir: Path) -> set[tuple[int, ...]]:
+    import onnx
+
+    graph = onnx.load(str(model_dir / "model.onnx")).graph
+    return {tuple(t.dims) for t in graph.initializer if t.name.startswith("layers.") and t.name.endswith("_scale")}
+
+
+def test_int8_scales_are_per_column_by_default_and_per_matrix_with_per_tensor(random_dirs, tmp_path):
+    assert weight_scale_shapes(random_dirs["int8"]) == {(64,), (192,), (256,)}  # C, 3C and 4C output columns
+    result = run_export(str(random_dirs["source"]), "--out", str(tmp_path / "pt"), "--quantize", "int8", "--per-tensor")
+    assert result.returncode == 0, result.stderr
+    assert weight_scale_shapes(tmp_path / "pt") == {()}
+    assert json.loads((tmp_path / "pt" / "manifest.json").read_text())["quantization"]["per_channel"] is False
+
+
 def test_fp32_logits_match_transformers_whole_prompt_and_token_by_token(random_dirs, model_dir):
     model = load_from(random_dirs["fp32"]).model
     reference = ReferenceEngine(random_dirs["source"])
