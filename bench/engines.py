@@ -370,9 +370,11 @@ def run(trained_model: Path, settings: Settings, out_dir: Path = RESULTS_DIR) ->
             for name in ENGINES:
                 row[name]["files_mb"] = sum(p.stat().st_size for p in engine_dir(root, name).iterdir()) / 1e6
             rows.append(row)
+            print(json.dumps(row, default=str), file=sys.stderr, flush=True)  # progress, should a later shape fail
             if shape == "GPT-2":
                 cold = package_cold_start(root / "ort-int8", Path(tmp) / "package-gpt2", runs=5)
                 row["package_cold_s"] = statistics.median(cold) if cold else None
+                print(f"GPT-2 int8 package cold starts: {cold}", file=sys.stderr, flush=True)
             shutil.rmtree(root)  # the GPT-2 shapes take ~1 GB of disk each
         text = "### Engines: warm latency\n\n" + speed_table(rows) + "\n\n### Engines: the rest\n\n"
         text += detail_table(rows) + "\n"
