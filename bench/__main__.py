@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only engine|http|runtime|training|presets|packing|deploycost] [--model-dir DIR]
-[--out DIR]`
+"""`python -m bench [--quick] [--only engine|engines|http|runtime|training|presets|packing|deploycost]
+[--model-dir DIR] [--out DIR]`
 (`make bench [QUICK=1]`).
 
 Prints each benchmark's markdown table and writes it to <out>/<name>.md (default bench/results/, which CI
@@ -13,13 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import deploy_cost, engine, http, packing, presets, runtime, training
+from bench import deploy_cost, engine, engines, http, packing, presets, runtime, training
 from bench.report import RESULTS_DIR, write
 from core.artifacts import resolve_model_dir
 from functions.devtools.runtimes import RuntimeUnavailable
 
 BENCHMARKS = {
     "engine": lambda model_dir, quick, out: engine.run(model_dir, engine.QUICK if quick else engine.FULL),
+    "engines": lambda model_dir, quick, out: engines.run(model_dir, engines.QUICK if quick else engines.FULL, out),
     "http": lambda model_dir, quick, out: http.run(model_dir, http.QUICK if quick else http.FULL),
     "runtime": lambda model_dir, quick, out: runtime.run(model_dir, runtime.QUICK if quick else runtime.FULL),
     "training": lambda model_dir, quick, out: training.run(training.QUICK if quick else training.FULL, out),

@@ -24,6 +24,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from core.generate import Engine
 from core.model import GPT2, GPT2Config
 from core.weights import packing_of, read_safetensors, unpack
 
@@ -42,7 +43,7 @@ class LoadedModel:
     """A verified model ready to serve."""
 
     directory: Path
-    model: GPT2
+    model: Engine  # core.model.GPT2, or core.onnx_engine.OnnxGPT2 for a manifest saying `engine: onnx`
     tokenizer: Tokenizer
     manifest: dict[str, Any]
     manifest_sha256: str
@@ -83,7 +84,8 @@ def verify(model_dir: Path) -> tuple[dict[str, Any], str]:
         files = manifest["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{manifest_path}: not a tinyllm manifest ({exc})") from None
-    for required in ("config.json", "model.safetensors", "tokenizer.json"):
+    weights = "model.onnx" if manifest.get("engine") == "onnx" else "model.safetensors"  # see load_from
+    for required in ("config.json", weights, "tokenizer.json"):
         if required not in files:
             raise ArtifactError(f"{manifest_path}: lists no sha256 for {required}")
     for name, expected in sorted(files.items()):
@@ -99,13 +101,18 @@ def verify(model_dir: Path) -> tuple[dict[str, Any], str]:
 def load_from(model_dir: Path) -> LoadedModel:
     """Verify and load one model directory (no caching: see `load`)."""
     manifest, manifest_sha256 = verify(model_dir)
-    weights_path = model_dir / "model.safetensors"
     try:
-        packing, recorded = packing_of(weights_path), manifest.get("dtype", "fp32")
-        if packing != recorded:
-            raise ValueError(f"model.safetensors is packed {packing} but the manifest says dtype {recorded}")
         cfg = GPT2Config.from_dict(json.loads((model_dir / "config.json").read_text(encoding="utf-8")))
-        model = GPT2.from_checkpoint(cfg, unpack(read_safetensors(weights_path)))
+        if manifest.get("engine") == "onnx":  # python -m train.onnx_export's models; onnxruntime only for them
+            from core.onnx_engine import OnnxGPT2
+
+            model = OnnxGPT2.from_dir(cfg, model_dir)
+        else:
+            weights_path = model_dir / "model.safetensors"
+            packing, recorded = packing_of(weights_path), manifest.get("dtype", "fp32")
+            if packing != recorded:
+                raise ValueError(f"model.safetensors is packed {packing} but the manifest says dtype {recorded}")
+            model = GPT2.from_checkpoint(cfg, unpack(read_safetensors(weights_path)))
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{model_dir}: {exc}") from None
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

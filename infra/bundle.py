@@ -34,7 +34,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.bundle_deps import ARCH_TO_MACHINE, DependencyError, Runtime, install
+from infra.bundle_deps import ARCH_TO_MACHINE, DependencyError, Runtime, install, model_requirements
 from infra.model_info import DEFAULT_MODEL_DIR, REPO_ROOT, ModelDirError, ModelInfo, read_model
 
 DIST = REPO_ROOT / "dist"
@@ -183,10 +183,11 @@ def assemble(cloud: str, runtime: Runtime, model_dir: Path, root: Path) -> None:
         shutil.copy(REPO_ROOT / "functions" / cloud / name, root / name)  # with its mode: a wrapper is executable
     shutil.copytree(SERVING_PACKAGE, root / "core", ignore=BUILD_LEFTOVERS)
     copy_model(model_dir, root / "model")
+    requirements = (*target.requirements, *model_requirements(model_dir))  # onnxruntime only for an ONNX model
     if target.vendor_dir is None:
-        (root / "requirements.txt").write_text("\n".join(target.requirements) + "\n", encoding="utf-8")
+        (root / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     else:
-        install(target.requirements, runtime, root / target.vendor_dir)
+        install(requirements, runtime, root / target.vendor_dir)
 
 
 def package_files(root: Path) -> list[tuple[str, Path]]:

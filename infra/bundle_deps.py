@@ -13,6 +13,7 @@ scripts' machine-specific hashes; only `pip uninstall` reads them). The rest of 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -24,6 +25,16 @@ from pathlib import Path
 WHEEL_CACHE = Path(os.environ.get("TINYLLM_WHEEL_CACHE", Path.home() / ".cache" / "tinyllm-wheels"))
 ARCH_TO_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}  # Lambda's names -> Linux machine names
 PRUNED_DIRS = ("__pycache__", "tests")
+# A model dir whose manifest says `engine: onnx` (python -m train.onnx_export) is served by core/onnx_engine.py.
+# onnxruntime's declared dependencies (flatbuffers, packaging, protobuf) are for its tools, not for
+# `import onnxruntime` + InferenceSession, so the pin alone is the closure (docs/engines.md measures it).
+ONNX_PINS = ("onnxruntime==1.32.0",)
+
+
+def model_requirements(model_dir: Path) -> tuple[str, ...]:
+    """The pins a model dir needs on top of the serving ones: ONNX_PINS for an ONNX model, else none."""
+    manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+    return ONNX_PINS if manifest.get("engine") == "onnx" else ()
 
 
 class DependencyError(Exception):

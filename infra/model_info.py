@@ -28,7 +28,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"  # what python -m train writes, and what is deployed by default
 MANIFEST = "manifest.json"
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+# The weights file each engine reads (the manifest's `engine`: core.artifacts picks the engine by it).
+WEIGHTS_FILE = {"numpy": "model.safetensors", "onnx": "model.onnx"}
 MB = 1000 * 1000
 MIB = 1024 * 1024
 # Peak RSS of a process serving the 0.36 M-parameter default model is ~80 MB here (CPython, numpy, tokenizers,
@@ -50,10 +51,11 @@ class ModelInfo:
 
     directory: Path
     name: str
+    engine: str  # "numpy" (model.safetensors, computed in fp32) or "onnx" (model.onnx, computed at its packing)
     dtype: str  # the packing at rest: the manifest's `dtype`, else what most of model.safetensors' bytes are
     parameters: int  # the manifest's `parameters` (weights in the file), else counted from config.json
     file_bytes: int  # every file the manifest lists, plus the manifest
-    weights_bytes: int  # model.safetensors
+    weights_bytes: int  # the engine's weights file (model.safetensors or model.onnx)
     vocab_size: int
     n_positions: int
     n_embd: int
@@ -66,7 +68,10 @@ class ModelInfo:
     def serving_bytes(self) -> int:
         """Peak memory of an instance serving this model (the rule in the module docstring), before headroom."""
         kv_cache = 2 * 4 * self.n_layer * self.n_positions * self.n_embd
-        return self.weights_bytes + 4 * self.parameters + kv_cache + RUNTIME_BYTES
+        # ONNX Runtime computes at the graph's packing: the loaded weights are the file's size again, not 4 bytes a
+        # parameter (docs/engines.md measures 262 MB peak for GPT-2 int8, under this rule's 485 MB).
+        resident = self.weights_bytes if self.engine == "onnx" else 4 * self.parameters
+        return self.weights_bytes + resident + kv_cache + RUNTIME_BYTES
 
     @property
     def required_mb(self) -> int:
@@ -129,7 +134,10 @@ def read_manifest(model_dir: Path, verify: bool = True) -> dict:
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelDirError(f"{path}: not a model manifest ({type(exc).__name__}: {exc})") from None
-    for required in REQUIRED_FILES:
+    engine = manifest.get("engine", "numpy")
+    if engine not in WEIGHTS_FILE:
+        raise ModelDirError(f"{path}: engine {engine!r} is not one of {', '.join(WEIGHTS_FILE)}")
+    for required in ("config.json", WEIGHTS_FILE[engine], "tokenizer.json"):
         if required not in files:
             raise ModelDirError(f"{path}: lists no sha256 for {required}")
     for name, expected in sorted(files.items()):
@@ -154,14 +162,19 @@ def read_model(model_dir: Path, verify: bool = True) -> ModelInfo:
             raise ValueError("vocab_size, n_positions, n_embd and n_layer must be positive integers")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelDirError(f"{config_path}: not a GPT-2 config ({type(exc).__name__}: {exc})") from None
-    weights = model_dir / "model.safetensors"
-    packing = safetensors_packing(weights)
-    if manifest.get("dtype", packing) != packing:
-        raise ModelDirError(f"{weights}: packed {packing}, but the manifest says dtype {manifest['dtype']!r}")
+    engine = manifest.get("engine", "numpy")
+    weights = model_dir / WEIGHTS_FILE[engine]
+    if engine == "onnx":  # python -m train.onnx_export records the graph's packing; ONNX has no header to read it
+        packing = str(manifest.get("dtype", "fp32"))
+    else:
+        packing = safetensors_packing(weights)
+        if manifest.get("dtype", packing) != packing:
+            raise ModelDirError(f"{weights}: packed {packing}, but the manifest says dtype {manifest['dtype']!r}")
     listed = [model_dir / name for name in manifest["files"]] + [model_dir / MANIFEST]
     return ModelInfo(
         directory=model_dir,
         name=str(manifest.get("name") or model_dir.name),
+        engine=engine,
         dtype=packing,
         parameters=manifest["parameters"] if isinstance(manifest.get("parameters"), int) else parameters,
         file_bytes=sum(p.stat().st_size for p in listed),

@@ -208,7 +208,7 @@ def make_package(
     else:
         weights = 4 * gpt2_parameters(DEFAULT_MODEL)
         model = ModelInfo(
-            directory / "model", "tinyllm", "fp32", weights // 4, weights + 10_000, weights, **DEFAULT_MODEL
+            directory / "model", "tinyllm", "numpy", "fp32", weights // 4, weights + 10_000, weights, **DEFAULT_MODEL
         )
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     return FixturePackage(cloud, directory, zip_path, digest, model, upload_through_storage)
