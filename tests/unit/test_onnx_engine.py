@@ -17,7 +17,9 @@ from core.generate import SamplingParams, generate
 from core.model import GPT2
 from core.onnx_engine import ENV_THREADS, OnnxGPT2, threads_from_env
 from functions.devtools.reference import ReferenceEngine
+from infra import bundle
 from infra.bundle_deps import ONNX_PINS, model_requirements
+from infra.model_info import read_model
 from train.onnx_export import export
 
 LOGIT_TOLERANCE = 1e-4  # fp32 ORT against transformers, as core.model is held to it
@@ -151,6 +153,23 @@ def test_packages_get_onnxruntime_only_for_onnx_models_pinned_as_the_onnx_extra(
     assert model_requirements(random_dirs["source"]) == ()
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
     assert tuple(pyproject["project"]["optional-dependencies"]["onnx"]) == ONNX_PINS
+
+
+def test_an_onnx_model_is_baked_with_onnxruntime_and_sized_at_its_packing(random_dirs, tmp_path):
+    # The GCP package lists its requirements (Cloud Run installs them), so no wheel is downloaded here.
+    package = bundle.build("gcp", dist=tmp_path, model_dir=random_dirs["int8"])
+    requirements = (package.directory / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert set(ONNX_PINS) <= set(requirements)
+    assert sorted(p.name for p in (package.directory / "model").iterdir()) == [
+        "config.json",
+        "manifest.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+    onnx, numpy = read_model(random_dirs["int8"]), read_model(random_dirs["source"])
+    assert (onnx.engine, onnx.dtype, numpy.engine) == ("onnx", "int8", "numpy")
+    # ONNX Runtime holds the int8 graph, the numpy engine 4 bytes a parameter: the same shape needs less memory.
+    assert onnx.serving_bytes < numpy.serving_bytes
 
 
 LOAD_ONLY = """
