@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from core.artifacts import load_from, sha256_file
 from core.model import GPT2
@@ -96,10 +97,19 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def numpy_engine(model_dir: Path) -> tuple[GPT2, Tokenizer]:
+    """The numpy engine's model of `model_dir` and its tokenizer: the packings compared here are the numpy engine's."""
+    loaded = load_from(model_dir)
+    model = loaded.model
+    if not isinstance(model, GPT2):
+        raise ValueError(f"{model_dir}: an ONNX model; the packing benchmark measures numpy-engine model directories")
+    return model, loaded.tokenizer
+
+
 def worker(model_dir: str, strategy: str, steps: int) -> dict[str, float]:
     """One sample, in its own process: load, one generation, then the median step time."""
     start = time.perf_counter()
-    model = load_from(Path(model_dir)).model
+    model, _ = numpy_engine(Path(model_dir))
     if strategy == "matmul":
         model = per_matmul(model)
     load_s = time.perf_counter() - start
@@ -160,9 +170,9 @@ def quality_table(model_dir: Path, scratch: Path) -> str:
     documents = list(split_documents(corpus_of(model_dir), cfg["val_fraction"], cfg["seed"], True))
     rows, base = [], None
     for dtype in PACKINGS:
-        loaded = load_from(convert(model_dir, scratch / f"quality-{dtype}", dtype))
-        eos = loaded.model.cfg.eos_token_id
-        ppl = validation_perplexity(loaded.model, loaded.tokenizer, documents, eos or 0, cfg["block_size"])
+        model, tokenizer = numpy_engine(convert(model_dir, scratch / f"quality-{dtype}", dtype))
+        eos = model.cfg.eos_token_id
+        ppl = validation_perplexity(model, tokenizer, documents, eos or 0, cfg["block_size"])
         base = base or ppl
         change = ppl / base - 1
         size = (scratch / f"quality-{dtype}" / "model.safetensors").stat().st_size
