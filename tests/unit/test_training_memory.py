@@ -16,11 +16,15 @@ from train.config import REPO_ROOT, TrainConfig
 
 CORPUS_BYTES = 20_000_000
 PEAK_RSS_BOUND_MB = 1500
+# The child's own peak: VmHWM of its memory map, which exec made new. Not getrusage's ru_maxrss, which Linux carries
+# over exec from the map the child was forked (or vforked) from: a large pytest process (one that has just loaded a
+# GPT-2-shaped model) would be counted as the child's peak.
 CHILD = """
-import json, resource, sys
+import json, sys
 from train.__main__ import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()
+print(json.dumps({"code": code, "maxrss_mb": int(status[0]) / 1024}))
 """
 
 
