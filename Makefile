@@ -25,7 +25,8 @@ install: $(VENV)/.installed
 model: install
 	$(BIN)/python -m train --if-stale
 
-serve: model
+# With TINYLLM_MODEL_DIR set (e.g. a converted checkpoint), that model is served as it is: nothing is trained.
+serve: $(if $(TINYLLM_MODEL_DIR),install,model)
 	$(BIN)/python -m functions.devtools serve --port $(PORT)
 
 # Lint, format check and type check (versions pinned in pyproject's dev extra). All three run, so one CI run
@@ -51,8 +52,9 @@ test: lint
 bench: model
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
-bundle: model
-	$(BIN)/python -m infra.bundle $(CLOUD) $(if $(ARCH),--arch $(ARCH),)
+# MODEL_DIR=DIR bakes that model directory as it is (never retrained); unset, artifacts/model/, trained if stale.
+bundle: $(if $(MODEL_DIR),install,model)
+	$(BIN)/python -m infra.bundle $(CLOUD) $(if $(ARCH),--arch $(ARCH),) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR),)
 
 # What a first `pulumi up` needs (CLI, credentials, quotas, APIs, providers), checked before anything is created.
 preflight: install

@@ -219,9 +219,17 @@ def check_limits(cloud: str, model: ModelInfo, unzipped: int) -> None:
     if limits.unzipped is not None and unzipped > limits.unzipped:
         raise BundleError(
             f"the {cloud} package with {model.describe()} is {unzipped / MIB:.1f} MiB unzipped, over the limit of "
-            f"{limits.unzipped // MIB} MiB unzipped ({limits.source}); deploy a smaller model or a tighter "
-            "packing (python -m train.convert --dtype fp16|int8)"
+            f"{limits.unzipped // MIB} MiB unzipped ({limits.source}); {smaller_package_hint(cloud, model)}"
         )
+
+
+def smaller_package_hint(cloud: str, model: ModelInfo) -> str:
+    """What makes the package smaller: for an ONNX model (onnxruntime is bigger on x86_64 than on arm64) the arm64
+    package or a smaller model; for a numpy one a tighter packing."""
+    if model.engine == "onnx":
+        arm64 = " or the arm64 package (onnxruntime is smaller there: --arch arm64)" if cloud == "aws" else ""
+        return f"deploy a smaller model{arm64}"
+    return "deploy a smaller model or a tighter packing (python -m train.convert --dtype fp16|int8)"
 
 
 def build(

@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="the model directory to write (replaced if present)")
     packings = "{" + ",".join(DTYPES) + "}"
     parser.add_argument("--dtype", default="fp32", metavar=packings, help="how the weights are packed (default fp32)")
-    parser.add_argument("--name", default=None, help="the model's name in the API (default: SRC_DIR's name)")
+    parser.add_argument(
+        "--name", default=None, help="the model's name in the API (default: the checkpoint's name, see default_name)"
+    )
     return parser.parse_args(argv)
 
 
@@ -45,6 +47,16 @@ def write_model(checkpoint: Checkpoint, staging: Path, dtype: str, name: str) ->
     write_model_manifest(staging, {"source": checkpoint.record()}, name=name)
 
 
+def default_name(source: Path) -> str:
+    """The model's API name when --name is not given: the repository's for a Hugging Face cache snapshot
+    (`huggingface-cli download distilgpt2` prints `.../models--distilgpt2/snapshots/<commit>`, and
+    `openai-community/gpt2` is cached as `models--openai-community--gpt2`), else the directory's name."""
+    source = source.resolve()
+    if source.parent.name == "snapshots" and source.parent.parent.name.startswith("models--"):
+        return source.parent.parent.name.split("--")[-1]
+    return source.name
+
+
 def convert(source: Path, out: Path, dtype: str, name: str | None = None) -> Path:
     """Import `source` into `out` (module docstring); CheckpointError when it cannot be served exactly."""
     if source.resolve() == out.resolve():
@@ -52,7 +64,7 @@ def convert(source: Path, out: Path, dtype: str, name: str | None = None) -> Pat
     checkpoint = read_checkpoint(source)
     staging = fresh_dir_beside(out)
     try:
-        write_model(checkpoint, staging, dtype, name or source.resolve().name)
+        write_model(checkpoint, staging, dtype, name or default_name(source))
         load_from(staging)  # the engine's own checks (manifest, shapes): what is renamed into place serves
         replace_dir(staging, out)
     except ArtifactError as exc:

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from core.artifacts import ArtifactError, resolve_model_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
     "gcp": REPO_ROOT / "functions" / "gcp" / "main.py",
@@ -46,13 +48,23 @@ def load_adapter(cloud: str) -> ModuleType:
     return sys.modules[name]
 
 
+def served_model_name() -> str:
+    """The id clients pass as `model`: the manifest's name of the model the server will load (a converted model is
+    named after its checkpoint, not `tinyllm`)."""
+    try:
+        manifest = json.loads((resolve_model_dir() / "manifest.json").read_text(encoding="utf-8"))
+    except (ArtifactError, OSError, ValueError):
+        return "tinyllm"  # no model yet: the server's own start says what is missing
+    return str(manifest.get("name") or "tinyllm")
+
+
 def banner(host: str, port: int) -> str:
     url = f"http://{host}:{port}"
     return f"""tinyllm: functions-framework serving functions/gcp/main.py (target `serve`) on {url}
   curl {url}/v1/completions -H 'Content-Type: application/json' \\
        -d '{{"prompt": "Hello world,", "max_tokens": 32, "temperature": 0}}'
   python -c "from openai import OpenAI; c = OpenAI(base_url='{url}/v1', api_key='unused'); \\
-print(c.completions.create(model='tinyllm', prompt='Hello world,', temperature=0).choices[0].text)"
+print(c.completions.create(model='{served_model_name()}', prompt='Hello world,', temperature=0).choices[0].text)"
 """
 
 

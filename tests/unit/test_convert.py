@@ -13,6 +13,7 @@ import pytest
 from core.artifacts import load_from, sha256_file
 from functions.devtools.reference import ReferenceEngine
 from tests.unit.checkpoints import EOS, byte_level_bpe, save_checkpoint
+from train.convert import default_name
 from train.convert import main as convert_main
 
 SMALL = dict(n_layer=2, n_embd=64, n_head=4, n_positions=64, vocab_size=300)
@@ -173,3 +174,12 @@ def test_a_refused_import_leaves_the_previous_model_directory_untouched(checkpoi
     truncate_weights(source)
     assert convert(source, out, "--dtype", "int8") == 2
     assert {p.name: sha256_file(p) for p in out.iterdir()} == before
+
+
+def test_a_hugging_face_cache_snapshot_is_named_after_its_repository_not_its_commit(tmp_path):
+    # `huggingface-cli download distilgpt2` prints .../models--distilgpt2/snapshots/<commit>; orgs join with "--".
+    for repository, expected in (("models--distilgpt2", "distilgpt2"), ("models--openai-community--gpt2", "gpt2")):
+        snapshot = tmp_path / repository / "snapshots" / "0123abcd"
+        snapshot.mkdir(parents=True)
+        assert default_name(snapshot) == expected
+    assert default_name(tmp_path / "my-checkpoint") == "my-checkpoint"
