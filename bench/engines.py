@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import PROMPT, REPO, engine
-from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, verdict
+from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, save_figure, verdict
 from infra.bundle import SERVING_PINS
 from infra.bundle_deps import ONNX_PINS
 from train.config import PRESETS, TrainConfig
@@ -305,11 +305,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def speed_table(rows: list[dict]) -> str:

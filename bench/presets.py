@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import PROMPT, REPO, engine
 from bench.cost import cost_notes, cost_table
-from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, verdict
+from bench.report import RESULTS_DIR, environment_notes, fmt, load_average, markdown_table, save_figure, verdict
 from core.artifacts import sha256_file
 from train.config import PRESETS, TrainConfig
 
@@ -148,11 +148,7 @@ def plot(rows: list[dict], path: Path) -> Path:
             )
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def speedup_cell(speedup: float) -> str:

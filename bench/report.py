@@ -97,3 +97,15 @@ def write(name: str, text: str, out_dir: Path = RESULTS_DIR) -> Path:
     path = out_dir / f"{name}.md"
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write a matplotlib figure to `path` as PNG, without the version stamp (so a rerun changes only the data),
+    and close it."""
+    import matplotlib.pyplot as plt  # only the benchmarks that draw need matplotlib
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path

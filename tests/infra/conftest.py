@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 from infra_mocks import Deployment, RecordingMocks, make_package, stack_config
+from policy_harness import PackServer
 
 from infra.__main__ import main
 
@@ -45,3 +46,11 @@ def run_stack(tmp_path, monkeypatch):
         return deployment
 
     return run
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The tinyllm policy pack served over its own gRPC server, as the Pulumi CLI runs it (policy_harness.py)."""
+    server = PackServer()
+    yield server
+    server.close()

@@ -5,7 +5,7 @@ with the pack's rules (tinyllm_rules) and with the policy pack itself (tests/inf
 from __future__ import annotations
 
 import pytest
-from policy_harness import POLICY_DIR, PackServer, StackResource, from_deployment
+from policy_harness import POLICY_DIR, StackResource, from_deployment
 from test_infra_least_privilege import all_grants, all_violations
 
 from infra.aws import lambda_code_hash
@@ -14,13 +14,6 @@ from infra.policy.tinyllm_rules import Resource, ownership_violations, private_g
 S3 = "aws:s3/"
 BUCKET = "aws:s3/bucket:Bucket"
 PRIVATE = POLICY_DIR / "private.json"
-
-
-@pytest.fixture(scope="module")
-def pack():
-    server = PackServer()
-    yield server
-    server.close()
 
 
 def test_a_package_lambda_takes_directly_creates_no_bucket(run_stack):

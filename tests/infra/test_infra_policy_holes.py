@@ -7,19 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from policy_harness import POLICY_DIR, PackServer, StackResource, from_deployment
+from policy_harness import POLICY_DIR, StackResource, from_deployment
 
 PRIVATE, PUBLIC = POLICY_DIR / "private.json", POLICY_DIR / "public.json"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 EVERYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 BLOB_OWNER = "/providers/Microsoft.Authorization/roleDefinitions/b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
-
-
-@pytest.fixture(scope="module")
-def pack():
-    server = PackServer()
-    yield server
-    server.close()
 
 
 def planted(type_: str, name: str, props: dict) -> StackResource:

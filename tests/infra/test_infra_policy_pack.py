@@ -7,19 +7,12 @@ import json
 
 import pytest
 import yaml
-from policy_harness import MANDATORY, POLICY_DIR, PackServer, StackResource, from_deployment
+from policy_harness import MANDATORY, POLICY_DIR, StackResource, from_deployment
 
 from infra.policy.pack import RESOURCE_POLICY, STACK_POLICY
 from infra.policy.tinyllm_rules import UNKNOWN_SENTINELS
 
 PRIVATE, PUBLIC, UNCAPPED = (POLICY_DIR / name for name in ("private.json", "public.json", "uncapped.json"))
-
-
-@pytest.fixture(scope="module")
-def pack():
-    server = PackServer()
-    yield server
-    server.close()
 
 
 def test_the_pack_serves_two_mandatory_policies_that_the_config_files_name(pack):

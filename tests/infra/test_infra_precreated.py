@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import pytest
-from policy_harness import POLICY_DIR, PackServer, StackResource, from_deployment
+from policy_harness import POLICY_DIR, StackResource, from_deployment
 
 from infra.config import ConfigError, from_values
 from infra.gcp import gcf_sources_condition
@@ -21,13 +21,6 @@ BUILDER = "tinyllm-builder@my-project.iam.gserviceaccount.com"
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 PRIVATE = POLICY_DIR / "private.json"
-
-
-@pytest.fixture(scope="module")
-def pack():
-    server = PackServer()
-    yield server
-    server.close()
 
 
 def stack_grants(deployment):
