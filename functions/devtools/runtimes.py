@@ -17,6 +17,7 @@ Which 3.12: TINYLLM_PY312 > `python3.12` on PATH > pyenv's versions/3.12.* (`fin
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -340,6 +341,24 @@ def start_lambda(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def running_lambda(
+    venv_python: Path, task_root: Path, log_path: Path, **options
+) -> Iterator[tuple[LambdaRuntimeAPI, subprocess.Popen]]:
+    """A Runtime API double and the runtime process `start_lambda(**options)` starts against it, its output in
+    `log_path`; on exit the process group is stopped and the double closed."""
+    api = LambdaRuntimeAPI()
+    try:
+        with open(log_path, "w") as log:
+            process = start_lambda(venv_python, task_root, api, log, **options)
+        try:
+            yield api, process
+        finally:
+            stop_group(process)
+    finally:
+        api.close()
 
 
 # ---- Azure --------------------------------------------------------------------------------------------------

@@ -90,27 +90,17 @@ def aws_task_root(build_package, runtime_dir) -> Path:
 @pytest.fixture(scope="session")
 def lambda_runtime(lambda_venv, aws_task_root, runtime_dir):
     """(Runtime API double, process): awslambdaric serving the x86_64 package's handler.handler."""
-    api = runtimes.LambdaRuntimeAPI()
-    with open(runtime_dir / "lambda.log", "w") as out:
-        process = runtimes.start_lambda(lambda_venv, aws_task_root, api, out)
-    try:
-        yield api, process
-    finally:
-        stop_group(process)
-        api.close()
+    with runtimes.running_lambda(lambda_venv, aws_task_root, runtime_dir / "lambda.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def lambda_stream_runtime(lambda_venv, aws_task_root, runtime_dir):
     """(Runtime API double, process): the x86_64 package's stream-runtime wrapper, as AWS_LAMBDA_EXEC_WRAPPER."""
-    api = runtimes.LambdaRuntimeAPI()
-    with open(runtime_dir / "lambda-stream.log", "w") as out:
-        process = runtimes.start_lambda(lambda_venv, aws_task_root, api, out, streaming=True)
-    try:
-        yield api, process
-    finally:
-        stop_group(process)
-        api.close()
+    with runtimes.running_lambda(
+        lambda_venv, aws_task_root, runtime_dir / "lambda-stream.log", streaming=True
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from functions.devtools import runtimes
-from functions.devtools.local import REPO_ROOT, stop_group
+from functions.devtools.local import REPO_ROOT
 
 
 def test_the_runtime_interface_client_brings_no_numpy_the_package_must(lambda_venv):
@@ -52,15 +52,9 @@ def test_an_import_error_is_posted_to_init_error_and_the_runtime_exits(lambda_ve
     broken = tmp_path / "task-root"
     shutil.copytree(aws_task_root, broken)
     shutil.rmtree(broken / "model")  # the handler's import loads and verifies the model: make that fail
-    api = runtimes.LambdaRuntimeAPI()
-    with open(tmp_path / "lambda.log", "w") as log:
-        process = runtimes.start_lambda(lambda_venv, broken, api, log)
-    try:
+    with runtimes.running_lambda(lambda_venv, broken, tmp_path / "lambda.log") as (api, process):
         error, headers = api.init_errors.get(timeout=runtimes.START_TIMEOUT_S)
         assert process.wait(timeout=30) != 0
-    finally:
-        stop_group(process)
-        api.close()
     assert error["errorType"] == "ArtifactError"  # core's own error, with the message that says what to do
     assert "no model found" in error["errorMessage"] and "python -m train" in error["errorMessage"]
     assert headers["lambda-runtime-function-error-type"]
@@ -87,14 +81,8 @@ def failing_stream_runtime(lambda_venv, tmp_path):
     for name in ("stream-runtime", "stream_runtime.py"):
         shutil.copy(REPO_ROOT / "functions" / "aws" / name, root / name)
     (root / "handler.py").write_text(FAILING_STREAM_HANDLER)
-    api = runtimes.LambdaRuntimeAPI()
-    with open(tmp_path / "lambda.log", "w") as log:
-        process = runtimes.start_lambda(lambda_venv, root, api, log, streaming=True)
-    try:
-        yield api, process
-    finally:
-        stop_group(process)
-        api.close()
+    with runtimes.running_lambda(lambda_venv, root, tmp_path / "lambda.log", streaming=True) as running:
+        yield running
 
 
 def test_a_stream_that_fails_after_its_first_byte_ends_with_the_declared_error_trailers(failing_stream_runtime):
@@ -122,13 +110,11 @@ def test_a_failure_before_the_first_byte_goes_to_the_invocation_error_route(fail
 def test_a_handler_setting_the_wrapper_does_not_serve_is_an_init_error_naming_both(
     lambda_venv, aws_task_root, tmp_path
 ):
-    api = runtimes.LambdaRuntimeAPI()
-    with open(tmp_path / "lambda.log", "w") as log:
-        process = runtimes.start_lambda(lambda_venv, aws_task_root, api, log, streaming=True, handler="other.handler")
-    try:
+    log = tmp_path / "lambda.log"
+    with runtimes.running_lambda(lambda_venv, aws_task_root, log, streaming=True, handler="other.handler") as (
+        api,
+        process,
+    ):
         error, _ = api.init_errors.get(timeout=runtimes.START_TIMEOUT_S)
         assert process.wait(timeout=30) != 0
-    finally:
-        stop_group(process)
-        api.close()
     assert error["errorMessage"] == "stream-runtime serves handler.handler, but the function's handler is other.handler"
