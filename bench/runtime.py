@@ -136,9 +136,9 @@ def streamed_completion(eos_token_id: int, stream: bool = True) -> dict:
     }
 
 
-def timed_events(base_url: str, body: dict) -> list[tuple[float, dict]]:
-    """POST /v1/completions and read its server-sent events as they arrive: (seconds after the request was sent,
-    the event's JSON), `[DONE]` left out."""
+@contextlib.contextmanager
+def posted_completion(base_url: str, body: dict) -> Iterator[tuple[http.client.HTTPResponse, float]]:
+    """POST /v1/completions to `base_url`; yield (its 200 reply, the perf_counter when the request was sent)."""
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=runtimes.START_TIMEOUT_S)
     try:
@@ -147,26 +147,26 @@ def timed_events(base_url: str, body: dict) -> list[tuple[float, dict]]:
         reply = conn.getresponse()
         if reply.status != 200:
             raise RuntimeError(f"{base_url} answered {reply.status}: {reply.read()[:300]!r}")
+        yield reply, sent
+    finally:
+        conn.close()
+
+
+def timed_events(base_url: str, body: dict) -> list[tuple[float, dict]]:
+    """POST /v1/completions and read its server-sent events as they arrive: (seconds after the request was sent,
+    the event's JSON), `[DONE]` left out."""
+    with posted_completion(base_url, body) as (reply, sent):
         events = []
         while line := reply.readline():
             if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
                 events.append((time.perf_counter() - sent, json.loads(line[6:])))
         return events
-    finally:
-        conn.close()
 
 
 def blocking_time(base_url: str, body: dict) -> float:
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=runtimes.START_TIMEOUT_S)
-    try:
-        sent = time.perf_counter()
-        conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-        reply = conn.getresponse()
+    with posted_completion(base_url, body) as (reply, sent):
         answer = json.loads(reply.read())
         elapsed = time.perf_counter() - sent
-    finally:
-        conn.close()
     if answer["usage"]["completion_tokens"] != STREAMED_TOKENS:
         raise RuntimeError(f"{base_url} decoded {answer['usage']['completion_tokens']} tokens, not {STREAMED_TOKENS}")
     return elapsed
